@@ -1,0 +1,17 @@
+"""The JSON API blueprint (buyer and merchant routes) and its OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from . import admin, public
+from .openapi import openapi_view
+
+
+def make_blueprint(prefix: str) -> Blueprint:
+    """A fresh blueprint mounted at ``prefix`` (one per app)."""
+    bp = Blueprint("backorders", __name__, url_prefix=prefix or None)
+    public.register(bp)
+    admin.register(bp)
+    bp.add_url_rule("/openapi.json", "openapi", openapi_view, methods=["GET"])
+    return bp

@@ -1,0 +1,151 @@
+"""``flask backorders ...``: schema, the chain worker, backfills, restocks, escrow deployment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from .extension import get_state, worker_steps
+
+
+@click.group("backorders", help="Flask-Backorders: schema, chain worker, restocks, escrow deployment.")
+def backorders_cli() -> None:
+    pass
+
+
+@backorders_cli.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Create or update the schema to the latest revision.")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    from .migrate import current, upgrade
+
+    state = get_state()
+    upgrade(state.engine, revision)
+    click.echo(f"schema at revision {current(state.engine)}")
+
+
+@db_group.command("current", help="Show the schema revision.")
+@with_appcontext
+def db_current() -> None:
+    from .migrate import current
+
+    click.echo(current(get_state().engine) or "(empty)")
+
+
+@backorders_cli.command("watch", help="Run the chain watcher and payout sender until interrupted.")
+@click.option("--once", is_flag=True, help="Run one round and exit.")
+@with_appcontext
+def watch(once: bool) -> None:
+    state = get_state()
+    chain = state.require_chain()
+    if chain.watcher is None:
+        raise click.ClickException("No escrow is configured (BACKORDERS_ESCROW_ADDRESS).")
+    from .chain.watcher import Worker
+
+    worker = Worker(worker_steps(state), state.settings.poll_interval)
+    if once:
+        worker.run_once()
+        return
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    click.echo(f"watching chain {chain.chain_id}, escrow {chain.watcher.escrow.address} "
+               f"(every {state.settings.poll_interval:g} s)")
+    while not stop["now"]:
+        worker.run_once()
+        deadline = time.monotonic() + state.settings.poll_interval
+        while not stop["now"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@backorders_cli.command("scan", help="Backfill escrow logs in a block range (credits only final blocks).")
+@click.option("--from-block", type=int, required=True)
+@click.option("--to-block", type=int, default=None, help="Default: the head.")
+@with_appcontext
+def scan(from_block: int, to_block: int | None) -> None:
+    state = get_state()
+    chain = state.require_chain()
+    if chain.watcher is None:
+        raise click.ClickException("No escrow is configured (BACKORDERS_ESCROW_ADDRESS).")
+    head = int(chain.w3.eth.block_number)
+    end = head if to_block is None else min(to_block, head)
+    if end < from_block:
+        raise click.ClickException(f"--from-block {from_block} is after the head ({head}).")
+    with click.progressbar(length=end - from_block + 1, label="scanning blocks") as bar:
+        result = chain.watcher.scan(from_block, end, progress=bar.update)
+    click.echo(f"scanned {result.scanned_from}-{result.scanned_to}: {result.deposits} deposit log(s), "
+               f"{result.releases} payout log(s)")
+
+
+@backorders_cli.command("restock", help="Add stock to a product and allocate it to the queue.")
+@click.argument("sku")
+@click.argument("quantity", type=click.IntRange(min=1))
+@with_appcontext
+def restock_command(sku: str, quantity: int) -> None:
+    from .inventory import restock
+
+    state = get_state()
+    result = state.transaction(
+        lambda s: restock(s, sku, quantity, now=state.now(), policy=state.settings.allocation)
+    )
+    units = sum(q for _, q in result.allocations)
+    click.echo(f"allocated {units} unit(s) to {len(result.allocations)} order(s); {result.stock_left} left")
+
+
+@backorders_cli.command("deploy-escrow", help="Deploy the escrow contract with a deployer key.")
+@click.option("--payout", required=True, help="The merchant's payout address.")
+@click.option("--operator", default=None, help="Operator address (default: BACKORDERS_OPERATOR_KEY's).")
+@click.option("--owner", default=None, help="Owner (cold wallet) address (default: the deployer).")
+@click.option("--sanctions-oracle", default="0x0000000000000000000000000000000000000000", show_default=True)
+@click.option("--token", "tokens", multiple=True, help="Allow-listed ERC-20 address (repeatable).")
+@with_appcontext
+def deploy_escrow(payout: str, operator: str | None, owner: str | None, sanctions_oracle: str,
+                  tokens: tuple[str, ...]) -> None:
+    from eth_account import Account
+    from web3 import Web3
+
+    from .chain.artifacts import abi, bytecode
+
+    state = get_state()
+    chain = state.require_chain()
+    key = os.environ.get("BACKORDERS_DEPLOYER_KEY")
+    if not key:
+        raise click.ClickException("Set BACKORDERS_DEPLOYER_KEY (a funded account's private key).")
+    deployer = Account.from_key(key)
+    if operator is None:
+        if state.settings.operator_key is None:
+            raise click.ClickException("Give --operator or set BACKORDERS_OPERATOR_KEY.")
+        operator = Account.from_key(state.settings.operator_key.reveal()).address
+    w3 = chain.w3
+    factory = w3.eth.contract(abi=abi("BackorderEscrow"), bytecode=bytecode("BackorderEscrow"))
+    args = [Web3.to_checksum_address(owner or deployer.address), Web3.to_checksum_address(operator),
+            Web3.to_checksum_address(payout), Web3.to_checksum_address(sanctions_oracle),
+            [Web3.to_checksum_address(t) for t in tokens]]
+    tx = factory.constructor(*args).build_transaction({
+        "from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+        "chainId": chain.chain_id,
+    })
+    signed = deployer.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    click.echo(f"sent {tx_hash.to_0x_hex()}; waiting for the receipt...")
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)
+    if receipt["status"] != 1:
+        raise click.ClickException("The deployment reverted.")
+    click.echo(f"BACKORDERS_ESCROW_ADDRESS={receipt['contractAddress']}")
+    click.echo(f"BACKORDERS_START_BLOCK={receipt['blockNumber']}")
+    current_app.logger.info("escrow deployed at %s", receipt["contractAddress"])

@@ -1,0 +1,185 @@
+"""The Flask extension object: ``Backorders(app)`` or ``Backorders()`` + ``init_app(app)``."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from flask import Flask, Request, current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .config import Settings, parse_settings
+from .db import make_engine, make_session_factory, run_in_transaction
+
+if TYPE_CHECKING:
+    from .chain.embedded import EmbeddedChain
+    from .chain.runtime import ChainRuntime
+    from .chain.watcher import Worker
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+AdminCallback = Callable[[Request], bool]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class BackordersState:
+    """Per-app state, stored in ``app.extensions["backorders"]``."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: Callable[[], Session]
+    clock: Callable[[], datetime]
+    authorize_admin: AdminCallback | None
+    chain: ChainRuntime | None = None
+    worker: Worker | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def transaction(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction of its own, committed, with transient conflicts retried."""
+        return run_in_transaction(self.session_factory, work)
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        session = self.session_factory()
+        try:
+            return work(session)
+        finally:
+            session.close()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def require_chain(self) -> ChainRuntime:
+        if self.chain is None:
+            from .errors import ServiceUnavailable
+
+            raise ServiceUnavailable("No chain is configured.")
+        return self.chain
+
+
+def get_state(app: Flask | None = None) -> BackordersState:
+    """The extension state of ``app`` (default: the current app)."""
+    target = app or current_app
+    try:
+        state: BackordersState = target.extensions["backorders"]
+    except KeyError:
+        raise RuntimeError(
+            "Flask-Backorders is not set up on this app; did you forget Backorders(app) or init_app(app)?"
+        ) from None
+    return state
+
+
+class Backorders:
+    """Backorders paid with on-chain deposits, for a Flask app.
+
+    :param app: initialise for this app right away (else call :meth:`init_app` later).
+    :param authorize_admin: ``callback(request) -> bool`` that grants admin access (e.g. the host's staff
+        login). Without it and without ``BACKORDERS_ADMIN_TOKEN`` every admin route is refused.
+    :param engine: use this SQLAlchemy engine instead of ``BACKORDERS_DATABASE_URL``.
+    :param session_factory: use the host's session factory (it must be bound to the tables' database).
+    :param clock: ``() -> aware datetime`` (tests inject one).
+    :param chain: an already started embedded chain to use instead of starting one.
+    :param start_chain: set False to run without any chain (API for products and admin only).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        authorize_admin: AdminCallback | None = None,
+        engine: Engine | None = None,
+        session_factory: sessionmaker[Session] | Callable[[], Session] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        chain: EmbeddedChain | None = None,
+        start_chain: bool = True,
+    ) -> None:
+        self.authorize_admin = authorize_admin
+        self._engine = engine
+        self._session_factory = session_factory
+        self._clock = clock or utc_now
+        self._chain = chain
+        self._start_chain = start_chain
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Validate settings, connect the database and chain, register the blueprint and the CLI."""
+        if "backorders" in app.extensions:
+            raise RuntimeError(
+                "Flask-Backorders is already initialised on this app; call init_app once per app."
+            )
+        settings = parse_settings(app.config, app.instance_path)
+        if settings.database_url.startswith("sqlite:///") and self._engine is None:
+            import os
+
+            os.makedirs(app.instance_path, exist_ok=True)
+        engine = self._engine or make_engine(settings.database_url)
+        session_factory = self._session_factory or make_session_factory(engine)
+        if settings.auto_migrate:
+            from .migrate import upgrade
+
+            upgrade(engine)
+        state = BackordersState(
+            settings=settings, engine=engine, session_factory=session_factory, clock=self._clock,
+            authorize_admin=self.authorize_admin,
+        )
+        if self._start_chain:
+            from .chain.runtime import build_runtime
+
+            state.chain = build_runtime(settings, session_factory, self._clock, embedded=self._chain)
+        app.extensions["backorders"] = state
+
+        from .api import make_blueprint
+        from .cli import backorders_cli
+
+        app.register_blueprint(make_blueprint(settings.url_prefix))
+        if "backorders" not in app.cli.commands:
+            app.cli.add_command(backorders_cli)
+        from .api.errors import register_error_handlers
+
+        register_error_handlers(app, settings.url_prefix)
+
+        if settings.run_worker and state.chain is not None and not app.testing:
+            state.worker = start_worker(state)
+
+    @staticmethod
+    def state(app: Flask | None = None) -> BackordersState:
+        """The per-app state (settings, engine, chain)."""
+        return get_state(app)
+
+
+def worker_steps(state: BackordersState) -> list[Callable[[], object]]:
+    """One worker round: produce a block on the embedded chain, watch, send payouts."""
+    chain = state.require_chain()
+    steps: list[Callable[[], object]] = []
+    if chain.embedded is not None:
+        embedded = chain.embedded
+
+        def produce_block() -> None:
+            embedded.mine(1)
+
+        steps.append(produce_block)
+    if chain.watcher is not None:
+        steps.append(chain.watcher.tick)
+    if chain.sender is not None:
+        steps.append(chain.sender.tick)
+    return steps
+
+
+def start_worker(state: BackordersState) -> Worker:
+    from .chain.watcher import Worker
+
+    worker = Worker(worker_steps(state), state.settings.poll_interval)
+    worker.start()
+    atexit.register(worker.stop)
+    log.info("Flask-Backorders worker started (every %.1f s)", state.settings.poll_interval)
+    return worker
