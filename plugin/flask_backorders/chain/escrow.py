@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,23 @@ class ContractRevert(Exception):
         self.args_ = args
 
 
+def _bytes_in_text(text: str) -> bytes | None:
+    """eth-tester puts the revert data in its message as a bytes repr (``b'\\x84^...'``)."""
+    text = text.removeprefix("execution reverted: ")
+    if text.startswith("0x") and len(text) >= 10:
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            return None
+    if text.startswith(("b'", 'b"')):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+        return value if isinstance(value, bytes) and len(value) >= 4 else None
+    return None
+
+
 def _revert_bytes(error: BaseException) -> bytes | None:
     seen: set[int] = set()
     current: BaseException | None = error
@@ -72,11 +90,10 @@ def _revert_bytes(error: BaseException) -> bytes | None:
         for arg in getattr(current, "args", ()):
             if isinstance(arg, bytes | bytearray) and len(arg) >= 4:
                 return bytes(arg)
-            if isinstance(arg, str) and arg.startswith("0x") and len(arg) >= 10:
-                try:
-                    return bytes.fromhex(arg[2:])
-                except ValueError:
-                    pass
+            if isinstance(arg, str):
+                parsed = _bytes_in_text(arg)
+                if parsed is not None:
+                    return parsed
         current = current.__cause__ or current.__context__
     return None
 
