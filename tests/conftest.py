@@ -105,6 +105,20 @@ def anvil(anvil_base: ChainEnv) -> Iterator[ChainEnv]:
     anvil_base.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def fresh_anvil(tmp_path: Path) -> Iterator[ChainEnv]:
+    """A new anvil node of its own, for tests that reorg (anvil's evm_revert across a reorg is unreliable)."""
+    if not ANVIL.exists():
+        if in_ci():
+            pytest.fail("anvil is missing: .ci/run must run npm ci")
+        pytest.skip("anvil is not installed (run npm ci)")
+    node = AnvilProcess(tmp_path / "anvil.log")
+    try:
+        yield anvil_env(node)
+    finally:
+        node.stop()
+
+
 @pytest.fixture(params=["embedded", "anvil"])
 def chain(request: pytest.FixtureRequest) -> ChainEnv:
     """Each test using this runs on the in-process EVM and on anvil."""
