@@ -138,8 +138,9 @@ MakeApp = Callable[..., Flask]
 
 
 @pytest.fixture
-def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> MakeApp:
+def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> Iterator[MakeApp]:
     """``make_app(chain=None, database_url=None, **config)``: a fresh app (embedded chain by default)."""
+    made: list[Flask] = []
 
     def factory(chain: ChainEnv | None = None, database_url: str | None = None, *,
                 backorders_kwargs: dict[str, Any] | None = None, **config: Any) -> Flask:
@@ -155,9 +156,12 @@ def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> M
         )
         app.config.update(config)
         Backorders(app, clock=clock, chain=env.embedded, **(backorders_kwargs or {}))
+        made.append(app)
         return app
 
-    return factory
+    yield factory
+    for app in made:
+        get_state(app).close()
 
 
 @pytest.fixture

@@ -208,7 +208,7 @@ def _tokens(value: Any) -> dict[str, TokenConfig]:
 def _rates(value: Any) -> dict[str, Decimal]:
     if value is None:
         return {}
-    if isinstance(value, str | int | Decimal):
+    if isinstance(value, str | int | float | Decimal):
         value = {"USD": value}
     if not isinstance(value, Mapping):
         raise ConfigurationError("BACKORDERS_ETH_RATE must be a number (USD) or a {currency: rate} mapping.")

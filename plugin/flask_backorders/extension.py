@@ -58,6 +58,13 @@ class BackordersState:
     def now(self) -> datetime:
         return self.clock()
 
+    def close(self) -> None:
+        """Stop the background worker and close the database connections (app shutdown, tests)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        self.engine.dispose()
+
     def require_chain(self) -> ChainRuntime:
         if self.chain is None:
             from .errors import ServiceUnavailable

@@ -6,6 +6,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+#: Our own version table, so the host app's Alembic (``alembic_version``) is never touched.
+VERSION_TABLE = "bo_alembic_version"
+
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config for the packaged migrations, bound to ``engine``."""
@@ -29,4 +32,6 @@ def current(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()

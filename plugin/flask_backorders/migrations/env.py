@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from flask_backorders.migrate import VERSION_TABLE
 from flask_backorders.models import Base
 
 config = context.config
@@ -13,7 +14,7 @@ with engine.begin() as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        version_table="bo_alembic_version",
+        version_table=VERSION_TABLE,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
