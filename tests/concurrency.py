@@ -34,8 +34,14 @@ SKU = "LAUNCH-1"
 
 
 def _quoter() -> ChainQuoter:
-    return ChainQuoter(QuoteSigner(CHAIN_ID, ESCROW, OPERATOR), native_symbol="ETH", tokens={},
-                       rates=FixedRates({"USD": Decimal("3000")}), quote_ttl=3600, hold_days=30)
+    return ChainQuoter(
+        QuoteSigner(CHAIN_ID, ESCROW, OPERATOR),
+        native_symbol="ETH",
+        tokens={},
+        rates=FixedRates({"USD": Decimal("3000")}),
+        quote_ttl=3600,
+        hold_days=30,
+    )
 
 
 def now() -> datetime:
@@ -54,13 +60,29 @@ def place_orders(url: str, worker: int, count: int, policy: str) -> dict[str, An
         payer = Account.create().address
         quantity = rng.randint(1, 3)
         ref, order_id = new_order_ref(), new_order_id()
-        quote = quoter.quote(order_ref=ref, payer=payer, symbol="ETH", fiat_amount=Decimal("99.00") * quantity,
-                             currency="USD", now=now())
-        request = PlaceOrder(sku=SKU, quantity=quantity, token="ETH", email=f"w{worker}-{i}@example.com",
-                             payer=payer, shipping={"line1": f"{worker}-{i}"})
+        quote = quoter.quote(
+            order_ref=ref,
+            payer=payer,
+            symbol="ETH",
+            fiat_amount=Decimal("99.00") * quantity,
+            currency="USD",
+            now=now(),
+        )
+        request = PlaceOrder(
+            sku=SKU,
+            quantity=quantity,
+            token="ETH",
+            email=f"w{worker}-{i}@example.com",
+            payer=payer,
+            shipping={"line1": f"{worker}-{i}"},
+        )
         try:
-            run_in_transaction(sessions, lambda s, r=request, q=quote, ref=ref, oid=order_id: place_order(
-                s, r, q, order_id=oid, order_ref=ref, secret_key=SECRET, now=now()))
+            run_in_transaction(
+                sessions,
+                lambda s, r=request, q=quote, ref=ref, oid=order_id: place_order(
+                    s, r, q, order_id=oid, order_ref=ref, secret_key=SECRET, now=now()
+                ),
+            )
             placed.append(order_id)
         except (QueueFull, CustomerCapReached):
             rejected += 1
@@ -78,8 +100,10 @@ def credit_deposits(url: str, should_stop: Callable[[], bool], policy: str) -> i
     while idle_rounds < 3:
         session = sessions()
         waiting = session.execute(
-            select(Order.order_ref, Order.payer, Order.amount).where(Order.status == OrderStatus.AWAITING_DEPOSIT)
-            .order_by(Order.created_at).limit(8)
+            select(Order.order_ref, Order.payer, Order.amount)
+            .where(Order.status == OrderStatus.AWAITING_DEPOSIT)
+            .order_by(Order.created_at)
+            .limit(8)
         ).all()
         session.close()
         if not waiting:
@@ -89,11 +113,20 @@ def credit_deposits(url: str, should_stop: Callable[[], bool], policy: str) -> i
         idle_rounds = 0
         block += 1
         for log_index, (ref, payer, amount) in enumerate(waiting):
-            entry = DepositLog(chain_id=CHAIN_ID, order_ref=ref, tx_hash="0x" + f"{block:032x}{log_index:032x}",
-                               log_index=log_index, block_number=block, block_hash="0x" + f"{block:064x}",
-                               payer=payer, token_address=None, amount=int(amount))
-            run_in_transaction(sessions, lambda s, e=entry: record_deposit(s, e, final=True, now=now(),
-                                                                             policy=policy))
+            entry = DepositLog(
+                chain_id=CHAIN_ID,
+                order_ref=ref,
+                tx_hash="0x" + f"{block:032x}{log_index:032x}",
+                log_index=log_index,
+                block_number=block,
+                block_hash="0x" + f"{block:064x}",
+                payer=payer,
+                token_address=None,
+                amount=int(amount),
+            )
+            run_in_transaction(
+                sessions, lambda s, e=entry: record_deposit(s, e, final=True, now=now(), policy=policy)
+            )
             credited += 1
     engine.dispose()
     return credited
@@ -108,13 +141,24 @@ def cancel_and_restock(url: str, should_stop: Callable[[], bool], seed: int, pol
     while not should_stop():
         if rng.random() < 0.5:
             session: Session = sessions()
-            ids = list(session.scalars(select(Order.id).where(Order.status.in_(
-                [OrderStatus.AWAITING_DEPOSIT, OrderStatus.HELD, OrderStatus.ALLOCATED])).limit(50)))
+            ids = list(
+                session.scalars(
+                    select(Order.id)
+                    .where(
+                        Order.status.in_(
+                            [OrderStatus.AWAITING_DEPOSIT, OrderStatus.HELD, OrderStatus.ALLOCATED]
+                        )
+                    )
+                    .limit(50)
+                )
+            )
             session.close()
             if ids:
+                victim = rng.choice(ids)
                 try:
-                    run_in_transaction(sessions, lambda s, oid=rng.choice(ids): cancel_order(
-                        s, oid, now=now(), policy=policy))
+                    run_in_transaction(
+                        sessions, lambda s, oid=victim: cancel_order(s, oid, now=now(), policy=policy)
+                    )
                     cancelled += 1
                 except BackordersError:
                     pass  # it moved on meanwhile (e.g. just cancelled by someone else)

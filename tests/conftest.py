@@ -142,10 +142,15 @@ def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> I
     """``make_app(chain=None, database_url=None, **config)``: a fresh app (embedded chain by default)."""
     made: list[Flask] = []
 
-    def factory(chain: ChainEnv | None = None, database_url: str | None = None, *,
-                backorders_kwargs: dict[str, Any] | None = None, **config: Any) -> Flask:
+    def factory(
+        chain: ChainEnv | None = None,
+        database_url: str | None = None,
+        *,
+        backorders_kwargs: dict[str, Any] | None = None,
+        **config: Any,
+    ) -> Flask:
         env = chain if chain is not None else request.getfixturevalue("embedded")
-        app = Flask("shop", instance_path=str(Path(sqlite_url[len("sqlite:///"):]).parent / "instance"))
+        app = Flask("shop", instance_path=str(Path(sqlite_url[len("sqlite:///") :]).parent / "instance"))
         app.config.update(
             TESTING=True,
             SECRET_KEY="test-secret-key-" + "s" * 16,
@@ -186,13 +191,24 @@ PRODUCT = {
     "restock_eta": {"earliest": "2027-01-10", "latest": "2027-02-01"},
 }
 
-SHIPPING = {"name": "Ada Lovelace", "line1": "1 Analytical St", "city": "London", "postal_code": "N1 9GU",
-            "country": "GB"}
+SHIPPING = {
+    "name": "Ada Lovelace",
+    "line1": "1 Analytical St",
+    "city": "London",
+    "postal_code": "N1 9GU",
+    "country": "GB",
+}
 
 
 def order_body(payer: str, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"sku": "WALLET-T", "quantity": 1, "token": "USDC", "email": "ada@example.com",
-                            "payer": payer, "shipping": dict(SHIPPING)}
+    body: dict[str, Any] = {
+        "sku": "WALLET-T",
+        "quantity": 1,
+        "token": "USDC",
+        "email": "ada@example.com",
+        "payer": payer,
+        "shipping": dict(SHIPPING),
+    }
     body.update(overrides)
     return body
 

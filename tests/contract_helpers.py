@@ -30,8 +30,17 @@ class SignedQuote:
         return bytes(HexBytes(self.order_ref))
 
 
-def sign_quote(env: ChainEnv, payer: str, amount: int, *, token: str | None = None, ttl: int = 900,
-               hold: int = 86_400, order_ref: str | None = None, signer: QuoteSigner | None = None) -> SignedQuote:
+def sign_quote(
+    env: ChainEnv,
+    payer: str,
+    amount: int,
+    *,
+    token: str | None = None,
+    ttl: int = 900,
+    hold: int = 86_400,
+    order_ref: str | None = None,
+    signer: QuoteSigner | None = None,
+) -> SignedQuote:
     now = env.head_time()
     ref = order_ref or "0x" + secrets.token_hex(32)
     signer = signer or QuoteSigner(env.chain_id, env.escrow, operator_secret(env))
@@ -46,14 +55,17 @@ def deposit_tx(env: ChainEnv, quote: SignedQuote, value: int | None = None) -> d
     if quote.token is None:
         data = escrow.encode_abi("deposit", [quote.ref, quote.amount, quote.deadline, quote.hold_until, sig])
         return {"to": env.escrow, "data": data, "value": quote.amount if value is None else value}
-    data = escrow.encode_abi("depositToken", [quote.ref, quote.token, quote.amount, quote.deadline,
-                                              quote.hold_until, sig])
+    data = escrow.encode_abi(
+        "depositToken", [quote.ref, quote.token, quote.amount, quote.deadline, quote.hold_until, sig]
+    )
     return {"to": env.escrow, "data": data, "value": 0}
 
 
 def approve(env: ChainEnv, buyer: Buyer, token: str, amount: int) -> None:
     contract = env.contract("TestToken", token)
-    receipt = env.send(buyer.account, {"to": token, "data": contract.encode_abi("approve", [env.escrow, amount])})
+    receipt = env.send(
+        buyer.account, {"to": token, "data": contract.encode_abi("approve", [env.escrow, amount])}
+    )
     assert receipt["status"] == 1
 
 

@@ -21,8 +21,9 @@ def place(client: FlaskClient, buyer: Buyer, **overrides: Any) -> dict[str, Any]
 
 
 def status(client: FlaskClient, order: dict[str, Any]) -> dict[str, Any]:
-    response = client.get(f"/backorders/orders/{order['id']}",
-                          headers={"Authorization": f"Bearer {order['secret']}"})
+    response = client.get(
+        f"/backorders/orders/{order['id']}", headers={"Authorization": f"Bearer {order['secret']}"}
+    )
     assert response.status_code == 200, response.get_json()
     data: dict[str, Any] = response.get_json()
     return data
@@ -40,8 +41,9 @@ def settle(app: Flask, chain: ChainEnv, rounds: int = 1) -> None:
         runtime.watcher.tick()
 
 
-def reserve_and_pay(app: Flask, client: FlaskClient, chain: ChainEnv, buyer: Buyer,
-                    **overrides: Any) -> dict[str, Any]:
+def reserve_and_pay(
+    app: Flask, client: FlaskClient, chain: ChainEnv, buyer: Buyer, **overrides: Any
+) -> dict[str, Any]:
     order = place(client, buyer, **overrides)
     chain.pay(buyer, order["payment"])
     settle(app, chain)
@@ -49,8 +51,9 @@ def reserve_and_pay(app: Flask, client: FlaskClient, chain: ChainEnv, buyer: Buy
 
 
 def restock(client: FlaskClient, quantity: int, sku: str = "WALLET-T") -> dict[str, Any]:
-    response = client.post(f"/backorders/admin/products/{sku}/restock", json={"quantity": quantity},
-                           headers=ADMIN)
+    response = client.post(
+        f"/backorders/admin/products/{sku}/restock", json={"quantity": quantity}, headers=ADMIN
+    )
     assert response.status_code == 200, response.get_json()
     data: dict[str, Any] = response.get_json()
     return data

@@ -82,18 +82,40 @@ class FaultProxy:
             self._send(handler, 200, b'{"jsonrpc":"2.0","id":1,"result":')
             return
         if fault == "rpc_error":
-            self._send(handler, 200, json.dumps({"jsonrpc": "2.0", "id": payload.get("id"),
-                                                 "error": {"code": -32000, "message": "header not found"}}).encode())
+            self._send(
+                handler,
+                200,
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": payload.get("id"),
+                        "error": {"code": -32000, "message": "header not found"},
+                    }
+                ).encode(),
+            )
             return
         if method == "eth_getLogs" and self.max_log_range is not None:
             params = payload["params"][0]
             span = int(params["toBlock"], 16) - int(params["fromBlock"], 16) + 1
             if span > self.max_log_range:
-                self._send(handler, 200, json.dumps({"jsonrpc": "2.0", "id": payload.get("id"), "error": {
-                    "code": -32005, "message": f"query exceeds max block range {self.max_log_range}"}}).encode())
+                self._send(
+                    handler,
+                    200,
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": payload.get("id"),
+                            "error": {
+                                "code": -32005,
+                                "message": f"query exceeds max block range {self.max_log_range}",
+                            },
+                        }
+                    ).encode(),
+                )
                 return
-        upstream = requests.post(self.upstream, data=body, headers={"Content-Type": "application/json"},
-                                 timeout=30)
+        upstream = requests.post(
+            self.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=30
+        )
         self._send(handler, upstream.status_code, upstream.content)
 
     @staticmethod

@@ -17,8 +17,8 @@ from web3 import Web3
 
 from flask_backorders.chain.artifacts import abi, bytecode
 from flask_backorders.chain.client import http_web3
-from flask_backorders.chain.escrow import decode_revert
 from flask_backorders.chain.embedded import EmbeddedChain, start_embedded_chain
+from flask_backorders.chain.escrow import decode_revert
 from flask_backorders.config import Secret
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,8 @@ class AnvilProcess:
         self.log_file = open(log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [str(ANVIL), "--port", "0", "--host", "127.0.0.1", *extra],
-            stdout=self.log_file, stderr=subprocess.STDOUT,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
         )
         self.url = self._wait_for_port()
 
@@ -148,8 +149,12 @@ class ChainEnv:
 
     def send(self, account: LocalAccount, tx: dict[str, Any]) -> Any:
         """Sign ``tx`` with ``account`` like a wallet would, send it, return the receipt."""
-        tx = {**tx, "from": account.address, "chainId": self.chain_id,
-              "nonce": self.w3.eth.get_transaction_count(account.address, "pending")}
+        tx = {
+            **tx,
+            "from": account.address,
+            "chainId": self.chain_id,
+            "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
+        }
         tx.setdefault("value", 0)
         if "gas" not in tx:
             tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 12 // 10)
@@ -166,7 +171,8 @@ class ChainEnv:
             self.w3.eth.call({**tx, "from": sender})
         except Exception as error:
             reason = decode_revert(error)
-            assert reason is not None, f"not a contract revert: {error!r}"
+            if reason is None:
+                raise AssertionError(f"not a contract revert: {error!r}") from error
             return reason.name
         return None
 
@@ -174,8 +180,10 @@ class ChainEnv:
         """Send a payment object's transactions in order, as a wallet would."""
         receipts = []
         for tx in payment["transactions"]:
-            receipt = self.send(buyer.account, {"to": Web3.to_checksum_address(tx["to"]), "data": tx["data"],
-                                                "value": int(tx["value"])})
+            receipt = self.send(
+                buyer.account,
+                {"to": Web3.to_checksum_address(tx["to"]), "data": tx["data"], "value": int(tx["value"])},
+            )
             assert receipt["status"] == 1, receipt
             receipts.append(receipt)
         return receipts
@@ -205,9 +213,17 @@ def embedded_env() -> ChainEnv:
     chain = start_embedded_chain(demo_accounts=6)
     buyers = [Buyer(Account.from_key(a.key.reveal())) for a in chain.demo_accounts]
     return ChainEnv(
-        name="embedded", w3=chain.w3, chain_id=chain.chain_id, escrow=chain.escrow, usdc=chain.usdc,
-        oracle=chain.sanctions_oracle, owner=chain.owner, payout=chain.payout,
-        operator=Account.from_key(chain.operator_key.reveal()), buyers=buyers, start_block=chain.start_block,
+        name="embedded",
+        w3=chain.w3,
+        chain_id=chain.chain_id,
+        escrow=chain.escrow,
+        usdc=chain.usdc,
+        oracle=chain.sanctions_oracle,
+        owner=chain.owner,
+        payout=chain.payout,
+        operator=Account.from_key(chain.operator_key.reveal()),
+        buyers=buyers,
+        start_block=chain.start_block,
         embedded=chain,
     )
 
@@ -220,9 +236,20 @@ def anvil_env(node: AnvilProcess) -> ChainEnv:
     buyers = new_buyers(6)
     for address in [operator.address, *(b.address for b in buyers)]:
         w3.provider.make_request("anvil_setBalance", [address, hex(10_000 * 10**18)])  # type: ignore[arg-type]
-    env = ChainEnv(name="anvil", w3=w3, chain_id=int(w3.eth.chain_id), escrow="", usdc="", oracle="",
-                   owner=owner, payout=payout, operator=operator, buyers=buyers, start_block=0,
-                   extra={"url": node.url})
+    env = ChainEnv(
+        name="anvil",
+        w3=w3,
+        chain_id=int(w3.eth.chain_id),
+        escrow="",
+        usdc="",
+        oracle="",
+        owner=owner,
+        payout=payout,
+        operator=operator,
+        buyers=buyers,
+        start_block=0,
+        extra={"url": node.url},
+    )
     env.usdc = env.deploy("TestToken", "USD Coin (test)", "USDC", 6)
     env.oracle = env.deploy("SanctionsList", owner)
     env.escrow = env.deploy("BackorderEscrow", owner, operator.address, payout, env.oracle, [env.usdc])

@@ -17,8 +17,10 @@ from .support import ChainEnv
 
 def counts(state: BackordersState) -> tuple[int, int, int]:
     def read(session: Any) -> tuple[int, int, int]:
-        return tuple(session.scalar(select(func.count()).select_from(m))  # type: ignore[return-value]
-                     for m in (Order, Event, IdempotencyKey))
+        return tuple(
+            session.scalar(select(func.count()).select_from(m))  # type: ignore[return-value]
+            for m in (Order, Event, IdempotencyKey)
+        )
 
     return state.read(read)
 
@@ -57,15 +59,22 @@ BAD_BODIES: list[tuple[str, dict[str, Any], str]] = [
     ("payer bad checksum", {"payer": "0x5B38Da6a701c568545dCfcB03FcB875f56beddc4"}, "payer"),
     ("email", {"email": "not-an-email"}, "email"),
     ("token unknown", {"token": "DOGE"}, "token"),
-    ("country", {"shipping": {"name": "A", "line1": "B", "city": "C", "postal_code": "1", "country": "Germany"}},
-     "shipping.country"),
+    (
+        "country",
+        {"shipping": {"name": "A", "line1": "B", "city": "C", "postal_code": "1", "country": "Germany"}},
+        "shipping.country",
+    ),
     ("extra field", {"price_override": "1.00"}, "price_override"),
 ]
 
 
 @pytest.mark.parametrize(("case", "override", "field"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
 def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(
-    client: FlaskClient, state: BackordersState, embedded: ChainEnv, case: str, override: dict[str, Any],
+    client: FlaskClient,
+    state: BackordersState,
+    embedded: ChainEnv,
+    case: str,
+    override: dict[str, Any],
     field: str,
 ) -> None:
     put_product(client)
@@ -80,8 +89,9 @@ def test_bad_input_is_a_422_naming_the_field_and_changes_nothing(
 
 
 @pytest.mark.parametrize("missing", ["sku", "quantity", "token", "email", "payer", "shipping"])
-def test_missing_fields_are_named(client: FlaskClient, state: BackordersState, embedded: ChainEnv,
-                                  missing: str) -> None:
+def test_missing_fields_are_named(
+    client: FlaskClient, state: BackordersState, embedded: ChainEnv, missing: str
+) -> None:
     put_product(client)
     body = order_body(embedded.buyers[0].address)
     del body[missing]
@@ -99,14 +109,18 @@ def test_unknown_sku_is_404(client: FlaskClient, state: BackordersState, embedde
     assert counts(state) == before
 
 
-@pytest.mark.parametrize(("data", "content_type", "expected"), [
-    ("sku=WALLET-T", "application/x-www-form-urlencoded", 415),
-    ("{not json", "application/json", 400),
-    ("[1, 2]", "application/json", 422),
-    ("", "application/json", 400),
-])
-def test_non_json_bodies(client: FlaskClient, state: BackordersState, data: str, content_type: str,
-                         expected: int) -> None:
+@pytest.mark.parametrize(
+    ("data", "content_type", "expected"),
+    [
+        ("sku=WALLET-T", "application/x-www-form-urlencoded", 415),
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 422),
+        ("", "application/json", 400),
+    ],
+)
+def test_non_json_bodies(
+    client: FlaskClient, state: BackordersState, data: str, content_type: str, expected: int
+) -> None:
     put_product(client)
     before = counts(state)
     response = client.post("/backorders/orders", data=data, content_type=content_type)
@@ -142,32 +156,44 @@ def test_order_status_needs_the_buyer_secret_and_reveals_nothing_otherwise(
     put_product(client)
     order = client.post("/backorders/orders", json=order_body(embedded.buyers[0].address)).get_json()
     missing = client.get("/backorders/orders/bo_doesnotexist000000")
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {order['secret']}"},
-                    {"Authorization": f"Bearer {order['secret']}x"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {order['secret']}"},
+        {"Authorization": f"Bearer {order['secret']}x"},
+    ):
         response = client.get(f"/backorders/orders/{order['id']}", headers=headers)
         assert response.status_code == 404
         # Exactly the answer for an order that does not exist (but for the echoed request path).
         assert {**response.get_json(), "instance": None} == {**missing.get_json(), "instance": None}
         cancel = client.post(f"/backorders/orders/{order['id']}/cancel", headers=headers)
         assert cancel.status_code == 404
-    ok = client.get(f"/backorders/orders/{order['id']}", headers={"Authorization": f"Bearer {order['secret']}"})
+    ok = client.get(
+        f"/backorders/orders/{order['id']}", headers={"Authorization": f"Bearer {order['secret']}"}
+    )
     assert ok.status_code == 200 and "secret" not in ok.get_json()
 
 
-def test_queue_cap_and_per_customer_cap(client: FlaskClient, state: BackordersState, embedded: ChainEnv) -> None:
+def test_queue_cap_and_per_customer_cap(
+    client: FlaskClient, state: BackordersState, embedded: ChainEnv
+) -> None:
     put_product(client, queue_cap=3, per_customer_cap=2)
     a, b, c = embedded.buyers[:3]
     assert client.post("/backorders/orders", json=order_body(a.address, quantity=2)).status_code == 201
     # Same e-mail, different wallet: still the same customer.
     same_email = client.post("/backorders/orders", json=order_body(b.address, quantity=1))
     assert same_email.status_code == 409 and same_email.get_json()["type"].endswith("/customer-cap-reached")
-    other = order_body(b.address, email="bob@example.com",
-                       shipping={"name": "Bob", "line1": "2 Road", "city": "Paris", "postal_code": "75001",
-                                 "country": "FR"})
+    other = order_body(
+        b.address,
+        email="bob@example.com",
+        shipping={"name": "Bob", "line1": "2 Road", "city": "Paris", "postal_code": "75001", "country": "FR"},
+    )
     assert client.post("/backorders/orders", json=other).status_code == 201
-    third = order_body(c.address, email="carol@example.com",
-                       shipping={"name": "Carol", "line1": "3 Way", "city": "Rome", "postal_code": "00100",
-                                 "country": "IT"})
+    third = order_body(
+        c.address,
+        email="carol@example.com",
+        shipping={"name": "Carol", "line1": "3 Way", "city": "Rome", "postal_code": "00100", "country": "IT"},
+    )
     full = client.post("/backorders/orders", json=third)
     assert full.status_code == 409 and full.get_json()["type"].endswith("/queue-full")
     product = client.get("/backorders/products/WALLET-T").get_json()
@@ -185,12 +211,19 @@ def test_unknown_routes_under_the_prefix_are_problem_json(client: FlaskClient) -
 def test_openapi_document_lists_every_route(client: FlaskClient, app: Any) -> None:
     document = client.get("/backorders/openapi.json").get_json()
     assert document["openapi"].startswith("3.1")
-    routes = {(rule.rule, method) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("backorders.")
-              and rule.endpoint != "backorders.openapi" for method in rule.methods - {"HEAD", "OPTIONS"}}
+    routes = {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("backorders.") and rule.endpoint != "backorders.openapi"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
     import re
 
-    documented = {(re.sub(r"\{(\w+)\}", r"<\1>", path), method.upper())
-                  for path, ops in document["paths"].items() for method in ops}
+    documented = {
+        (re.sub(r"\{(\w+)\}", r"<\1>", path), method.upper())
+        for path, ops in document["paths"].items()
+        for method in ops
+    }
     assert routes == documented
     schema = document["paths"]["/backorders/orders"]["post"]["requestBody"]["content"]["application/json"]
     assert schema["schema"]["$ref"] == "#/components/schemas/OrderIn"

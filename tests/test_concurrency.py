@@ -29,9 +29,21 @@ PER_PLACER = 75
 def _setup(url: str, cap: int) -> None:
     engine = make_engine(url)
     upgrade(engine)
-    run_in_transaction(make_session_factory(engine), lambda s: upsert_product(s, roles.SKU, ProductInput(
-        name="Launch wallet", price_amount=Decimal("99.00"), price_currency="USD", tokens=["ETH"],
-        queue_cap=cap), now=datetime.now(UTC)))
+    run_in_transaction(
+        make_session_factory(engine),
+        lambda s: upsert_product(
+            s,
+            roles.SKU,
+            ProductInput(
+                name="Launch wallet",
+                price_amount=Decimal("99.00"),
+                price_currency="USD",
+                tokens=["ETH"],
+                queue_cap=cap,
+            ),
+            now=datetime.now(UTC),
+        ),
+    )
     engine.dispose()
 
 
@@ -42,22 +54,37 @@ def _check_books(url: str, placed: list[str], policy: str) -> dict[str, int]:
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(placed), "an order was lost or invented"
     restocked = int(session.scalar(select(func.coalesce(func.sum(Restock.quantity), 0))) or 0)
-    allocated = int(session.scalar(select(func.coalesce(func.sum(Allocation.quantity), 0))
-                                   .where(Allocation.released_at.is_(None))) or 0)
+    allocated = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Allocation.quantity), 0)).where(Allocation.released_at.is_(None))
+        )
+        or 0
+    )
     stock = session.get(Product, roles.SKU).stock_on_hand  # type: ignore[union-attr]
     assert allocated <= restocked, "oversold"
     assert allocated + stock == restocked, "units appeared or vanished"
-    allocated_orders = int(session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(
-        Order.status == OrderStatus.ALLOCATED)) or 0)
+    allocated_orders = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Order.quantity), 0)).where(Order.status == OrderStatus.ALLOCATED)
+        )
+        or 0
+    )
     assert allocated_orders == allocated
-    queued = int(session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(
-        Order.status.in_(QUEUED))) or 0)
+    queued = int(
+        session.scalar(select(func.coalesce(func.sum(Order.quantity), 0)).where(Order.status.in_(QUEUED)))
+        or 0
+    )
     assert queued <= CAP
 
-    rows = session.execute(select(Order.status, Order.quantity, Order.queue_block, Order.queue_log_index).where(
-        Order.status.in_([OrderStatus.HELD, OrderStatus.ALLOCATED]))).all()
+    rows = session.execute(
+        select(Order.status, Order.quantity, Order.queue_block, Order.queue_log_index).where(
+            Order.status.in_([OrderStatus.HELD, OrderStatus.ALLOCATED])
+        )
+    ).all()
     held = [(r.queue_block, r.queue_log_index, r.quantity) for r in rows if r.status == OrderStatus.HELD]
-    alloc = [(r.queue_block, r.queue_log_index, r.quantity) for r in rows if r.status == OrderStatus.ALLOCATED]
+    alloc = [
+        (r.queue_block, r.queue_log_index, r.quantity) for r in rows if r.status == OrderStatus.ALLOCATED
+    ]
     for h in held:
         for a in alloc:
             if h[:2] < a[:2]:
@@ -102,8 +129,12 @@ def test_postgres_processes_never_oversell_or_lose_orders(postgres_url: str, pol
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         stop = manager.Event()
-        placed, counts = _run(postgres_url, policy,
-                              lambda: ProcessPoolExecutor(max_workers=PLACERS + 2, mp_context=context), stop)
+        placed, counts = _run(
+            postgres_url,
+            policy,
+            lambda: ProcessPoolExecutor(max_workers=PLACERS + 2, mp_context=context),
+            stop,
+        )
     books = _check_books(postgres_url, placed, policy)
     print(policy, books, counts)
     assert books["orders"] >= CAP and counts["restocked"] > 0 and counts["cancelled"] > 0

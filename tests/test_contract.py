@@ -12,8 +12,13 @@ from .contract_helpers import approve, call_tx, deposit_tx, sign_quote
 from .support import Buyer, ChainEnv
 
 ETH = 10**18
-GAS_LIMITS = {"deposit": 120_000, "depositToken": 150_000, "capture": 90_000, "void": 90_000,
-              "reclaim": 90_000}
+GAS_LIMITS = {
+    "deposit": 120_000,
+    "depositToken": 150_000,
+    "capture": 90_000,
+    "void": 90_000,
+    "reclaim": 90_000,
+}
 
 
 def test_quote_digest_matches_the_contract(chain: ChainEnv) -> None:
@@ -58,8 +63,13 @@ def test_token_deposit_then_void_returns_to_the_payer(chain: ChainEnv) -> None:
 @pytest.mark.parametrize("case", ["wrong_amount", "expired", "other_payer", "bad_signer", "zero_hold"])
 def test_deposit_reverts(chain: ChainEnv, case: str) -> None:
     buyer, other = chain.buyers[0], chain.buyers[1]
-    expected = {"wrong_amount": "WrongAmount", "expired": "QuoteExpired", "other_payer": "InvalidSignature",
-                "bad_signer": "InvalidSignature", "zero_hold": "InvalidHoldExpiry"}[case]
+    expected = {
+        "wrong_amount": "WrongAmount",
+        "expired": "QuoteExpired",
+        "other_payer": "InvalidSignature",
+        "bad_signer": "InvalidSignature",
+        "zero_hold": "InvalidHoldExpiry",
+    }[case]
     sender = buyer
     if case == "wrong_amount":
         tx = deposit_tx(chain, sign_quote(chain, buyer.address, ETH), value=ETH - 1)
@@ -153,16 +163,21 @@ def test_a_payer_that_refuses_eth_gets_a_withdrawable_credit(chain: ChainEnv) ->
     quote = sign_quote(chain, receiver, ETH)
     from hexbytes import HexBytes
 
-    pay = contract.encode_abi("pay", [chain.escrow, quote.ref, ETH, quote.deadline, quote.hold_until,
-                                      HexBytes(quote.signature)])
+    pay = contract.encode_abi(
+        "pay", [chain.escrow, quote.ref, ETH, quote.deadline, quote.hold_until, HexBytes(quote.signature)]
+    )
     assert chain.send(funder.account, {"to": receiver, "data": pay, "value": ETH})["status"] == 1
     assert chain.send(chain.operator, call_tx(chain, "void", quote.ref))["status"] == 1
     escrow = chain.escrow_contract
     assert escrow.functions.credits(receiver, "0x" + "00" * 20).call() == ETH
     assert chain.w3.eth.get_balance(chain.escrow) == ETH  # still covers the credit
     chain.send(funder.account, {"to": receiver, "data": contract.encode_abi("setAccepting", [True])})
-    assert chain.send(funder.account, {"to": receiver, "data": contract.encode_abi("withdrawFrom",
-                                                                                    [chain.escrow])})["status"] == 1
+    assert (
+        chain.send(
+            funder.account, {"to": receiver, "data": contract.encode_abi("withdrawFrom", [chain.escrow])}
+        )["status"]
+        == 1
+    )
     assert chain.w3.eth.get_balance(receiver) == ETH
     assert escrow.functions.credits(receiver, "0x" + "00" * 20).call() == 0
 

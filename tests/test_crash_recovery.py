@@ -41,16 +41,29 @@ def test_watcher_killed_mid_scan_credits_every_deposit_exactly_once(
     orders = []
     for i in range(24):
         buyer = anvil.buyers[i % len(anvil.buyers)]
-        order = place(client, buyer, email=f"buyer{i}@example.com",
-                      shipping={"name": "N", "line1": f"{i} Main St", "city": "Lyon", "postal_code": "69001",
-                                "country": "FR"})
+        order = place(
+            client,
+            buyer,
+            email=f"buyer{i}@example.com",
+            shipping={
+                "name": "N",
+                "line1": f"{i} Main St",
+                "city": "Lyon",
+                "postal_code": "69001",
+                "country": "FR",
+            },
+        )
         anvil.pay(buyer, order["payment"])
         orders.append(order)
     anvil.mine(5)
 
-    config = {**{k: v for k, v in app.config.items() if k.startswith("BACKORDERS_")},
-              "SECRET_KEY": app.config["SECRET_KEY"], "BACKORDERS_LOG_RANGE": 1,
-              "BACKORDERS_POLL_INTERVAL": 0.05, "BACKORDERS_DATABASE_URL": sqlite_url}
+    config = {
+        **{k: v for k, v in app.config.items() if k.startswith("BACKORDERS_")},
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "BACKORDERS_LOG_RANGE": 1,
+        "BACKORDERS_POLL_INTERVAL": 0.05,
+        "BACKORDERS_DATABASE_URL": sqlite_url,
+    }
     env = _env_for(config, tmp_path / "instance")
     state = get_state(app)
     escrow = state.require_chain().escrow
@@ -65,8 +78,13 @@ def test_watcher_killed_mid_scan_credits_every_deposit_exactly_once(
     log_path = tmp_path / "watcher.log"
     for _ in range(12):
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "tests.apps.env_app",
-                                     "backorders", "watch"], cwd=ROOT, env=env, stdout=log, stderr=log)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "tests.apps.env_app", "backorders", "watch"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+            )
         start = cursor()
         deadline = time.monotonic() + 60
         # Kill it once it has made some progress, at a random moment.
@@ -83,12 +101,18 @@ def test_watcher_killed_mid_scan_credits_every_deposit_exactly_once(
     assert kills >= 2
 
     # A last, clean run to finish whatever is left.
-    subprocess.run([sys.executable, "-m", "flask", "--app", "tests.apps.env_app", "backorders", "watch",
-                    "--once"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "tests.apps.env_app", "backorders", "watch", "--once"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert [status(client, o)["status"] for o in orders] == ["held"] * len(orders)
     assert state.read(lambda s: s.scalar(select(func.count()).select_from(Deposit))) == len(orders)
-    confirmed = state.read(lambda s: s.scalar(
-        select(func.count()).select_from(Event).where(Event.type == "deposit.confirmed")))
+    confirmed = state.read(
+        lambda s: s.scalar(select(func.count()).select_from(Event).where(Event.type == "deposit.confirmed"))
+    )
     assert confirmed == len(orders)
     positions = sorted(status(client, o)["queue"]["position"] for o in orders)
     assert positions == list(range(1, len(orders) + 1))

@@ -32,8 +32,11 @@ def test_usdc_deposit_held_restocked_shipped_and_captured(make_app: MakeApp, cha
     assert held["deposit"]["final"] is True
 
     assert restock(client, 2)["allocations"] == [{"order_id": order["id"], "quantity": 2}]
-    shipped = client.post(f"/backorders/admin/orders/{order['id']}/ship",
-                          json={"carrier": "DHL", "tracking": "JD0001"}, headers=ADMIN)
+    shipped = client.post(
+        f"/backorders/admin/orders/{order['id']}/ship",
+        json={"carrier": "DHL", "tracking": "JD0001"},
+        headers=ADMIN,
+    )
     assert shipped.status_code == 200 and shipped.get_json()["status"] == "allocated"
     settle(app, chain)
 
@@ -58,8 +61,9 @@ def test_eth_deposit_cancelled_is_voided_back_to_the_payer(make_app: MakeApp, ch
     assert chain.w3.eth.get_balance(chain.escrow) == amount
     before = chain.w3.eth.get_balance(buyer.address)
 
-    cancelled = client.post(f"/backorders/orders/{order['id']}/cancel",
-                            headers={"Authorization": f"Bearer {order['secret']}"})
+    cancelled = client.post(
+        f"/backorders/orders/{order['id']}/cancel", headers={"Authorization": f"Bearer {order['secret']}"}
+    )
     assert cancelled.status_code == 200
     assert cancelled.get_json()["status"] == "refund_pending"
     settle(app, chain)
@@ -87,7 +91,9 @@ def test_queue_follows_onchain_deposit_order_not_placement_order(make_app: MakeA
     assert status(client, first_placed)["queue"]["position"] == 1
 
 
-def test_reclaim_only_after_hold_expiry_and_the_watcher_records_it(make_app: MakeApp, chain: ChainEnv) -> None:
+def test_reclaim_only_after_hold_expiry_and_the_watcher_records_it(
+    make_app: MakeApp, chain: ChainEnv
+) -> None:
     app = make_app(chain, BACKORDERS_HOLD_DAYS=1)
     client = app.test_client()
     put_product(client)

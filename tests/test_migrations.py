@@ -28,7 +28,9 @@ def test_models_and_migrations_do_not_drift(database_url: str) -> None:
 
 def test_cli_db_upgrade(database_url: str, tmp_path: object) -> None:
     app = Flask("cli", instance_path=str(tmp_path))
-    app.config.update(SECRET_KEY="k" * 32, BACKORDERS_DATABASE_URL=database_url, BACKORDERS_AUTO_MIGRATE=False)
+    app.config.update(
+        SECRET_KEY="k" * 32, BACKORDERS_DATABASE_URL=database_url, BACKORDERS_AUTO_MIGRATE=False
+    )
     Backorders(app, start_chain=False)
     request_cleanup = Backorders.state(app)
     result = app.test_cli_runner().invoke(args=["backorders", "db", "upgrade"], catch_exceptions=False)

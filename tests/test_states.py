@@ -28,8 +28,19 @@ def test_terminal_states() -> None:
 
 def test_wire_names_are_the_public_ones() -> None:
     assert [s.value for s in S] == [
-        "awaiting_deposit", "deposit_pending", "held", "allocated", "compliance_review", "fulfilled",
-        "refund_pending", "refunded", "frozen", "reclaimed", "expired", "cancelled"]
+        "awaiting_deposit",
+        "deposit_pending",
+        "held",
+        "allocated",
+        "compliance_review",
+        "fulfilled",
+        "refund_pending",
+        "refunded",
+        "frozen",
+        "reclaimed",
+        "expired",
+        "cancelled",
+    ]
 
 
 def test_the_chain_is_the_truth_for_late_deposits() -> None:

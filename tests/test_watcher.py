@@ -28,7 +28,9 @@ def _count(app: object, model: type, *where: object) -> int:
     return int(state.read(lambda s: s.scalar(select(func.count()).select_from(model).where(*where))))
 
 
-def test_deposit_is_pending_until_final_then_held_on_the_next_tick(make_app: MakeApp, chain: ChainEnv) -> None:
+def test_deposit_is_pending_until_final_then_held_on_the_next_tick(
+    make_app: MakeApp, chain: ChainEnv
+) -> None:
     app = make_app(chain, BACKORDERS_FINALITY=2)
     client = app.test_client()
     put_product(client)
@@ -94,8 +96,9 @@ def test_reorg_after_finality_does_not_unwind(make_app: MakeApp, fresh_anvil: Ch
 
 
 @pytest.mark.parametrize("fault", ["http503", "http429", "garbage", "drop", "rpc_error", "slow"])
-def test_rpc_faults_never_credit_and_the_watcher_recovers(make_app: MakeApp, anvil: ChainEnv,
-                                                          proxy: FaultProxy, fault: str) -> None:
+def test_rpc_faults_never_credit_and_the_watcher_recovers(
+    make_app: MakeApp, anvil: ChainEnv, proxy: FaultProxy, fault: str
+) -> None:
     proxy.slow_seconds = 1.5
     app = make_app(anvil, BACKORDERS_RPC_URL=proxy.url, BACKORDERS_RPC_TIMEOUT=1, BACKORDERS_RPC_RETRIES=1)
     client = app.test_client()
@@ -120,8 +123,9 @@ def test_rpc_faults_never_credit_and_the_watcher_recovers(make_app: MakeApp, anv
     assert _count(app, Deposit) == 1
 
 
-def test_narrow_log_range_limits_are_respected_and_no_range_is_skipped(make_app: MakeApp, anvil: ChainEnv,
-                                                                      proxy: FaultProxy) -> None:
+def test_narrow_log_range_limits_are_respected_and_no_range_is_skipped(
+    make_app: MakeApp, anvil: ChainEnv, proxy: FaultProxy
+) -> None:
     proxy.max_log_range = 4
     app = make_app(anvil, BACKORDERS_RPC_URL=proxy.url, BACKORDERS_LOG_RANGE=4)
     client = app.test_client()
@@ -129,8 +133,18 @@ def test_narrow_log_range_limits_are_respected_and_no_range_is_skipped(make_app:
     orders = []
     for i in range(6):
         buyer = anvil.buyers[i % len(anvil.buyers)]
-        order = place(client, buyer, email=f"b{i}@example.com", shipping={
-            "name": "B", "line1": f"{i} Road", "city": "Oslo", "postal_code": "0150", "country": "NO"})
+        order = place(
+            client,
+            buyer,
+            email=f"b{i}@example.com",
+            shipping={
+                "name": "B",
+                "line1": f"{i} Road",
+                "city": "Oslo",
+                "postal_code": "0150",
+                "country": "NO",
+            },
+        )
         anvil.pay(buyer, order["payment"])
         anvil.mine(2)
         orders.append(order)
@@ -140,10 +154,11 @@ def test_narrow_log_range_limits_are_respected_and_no_range_is_skipped(make_app:
 
 
 @pytest.mark.parametrize("pending", [1, 100, 1000])
-def test_rpc_requests_per_tick_do_not_grow_with_pending_orders(make_app: MakeApp, anvil: ChainEnv,
-                                                               pending: int) -> None:
-    from flask_backorders.orders import PlaceOrder, new_order_ref, place_order
+def test_rpc_requests_per_tick_do_not_grow_with_pending_orders(
+    make_app: MakeApp, anvil: ChainEnv, pending: int
+) -> None:
     from flask_backorders.credentials import new_order_id
+    from flask_backorders.orders import PlaceOrder, new_order_ref, place_order
 
     app = make_app(anvil)
     client = app.test_client()
@@ -156,13 +171,30 @@ def test_rpc_requests_per_tick_do_not_grow_with_pending_orders(make_app: MakeApp
     def seed(session: object) -> None:
         for i in range(pending):
             ref = new_order_ref()
-            quote = runtime.quoter.quote(order_ref=ref, payer=buyer.address, symbol="USDC",  # type: ignore[union-attr]
-                                         fiat_amount=__import__("decimal").Decimal("129.00"), currency="USD",
-                                         now=state.now())
-            place_order(session, PlaceOrder(sku="WALLET-T", quantity=1, token="USDC", email=f"{i}@x.io",  # type: ignore[arg-type]
-                                            payer=buyer.address, shipping={"line1": str(i)}),
-                        quote, order_id=new_order_id(), order_ref=ref, secret_key=state.settings.secret_key,
-                        now=state.now())
+            quote = runtime.quoter.quote(
+                order_ref=ref,
+                payer=buyer.address,
+                symbol="USDC",  # type: ignore[union-attr]
+                fiat_amount=__import__("decimal").Decimal("129.00"),
+                currency="USD",
+                now=state.now(),
+            )
+            place_order(
+                session,
+                PlaceOrder(
+                    sku="WALLET-T",
+                    quantity=1,
+                    token="USDC",
+                    email=f"{i}@x.io",  # type: ignore[arg-type]
+                    payer=buyer.address,
+                    shipping={"line1": str(i)},
+                ),
+                quote,
+                order_id=new_order_id(),
+                order_ref=ref,
+                secret_key=state.settings.secret_key,
+                now=state.now(),
+            )
 
     state.transaction(seed)
     paid = place(client, anvil.buyers[1])
@@ -193,7 +225,11 @@ def test_a_late_deposit_revives_an_expired_order(make_app: MakeApp, chain: Chain
     revived = status(client, order)
     assert revived["status"] == "held"
     assert [e["status"] for e in revived["timeline"] if e["status"]][:4] == [
-        "awaiting_deposit", "expired", "deposit_pending", "held"]
+        "awaiting_deposit",
+        "expired",
+        "deposit_pending",
+        "held",
+    ]
 
 
 def test_a_deposit_after_cancelling_is_refunded_automatically(make_app: MakeApp, chain: ChainEnv) -> None:
@@ -203,7 +239,10 @@ def test_a_deposit_after_cancelling_is_refunded_automatically(make_app: MakeApp,
     buyer = chain.buyers[4]
     order = place(client, buyer, token="ETH")
     headers = {"Authorization": f"Bearer {order['secret']}"}
-    assert client.post(f"/backorders/orders/{order['id']}/cancel", headers=headers).get_json()["status"] == "cancelled"
+    assert (
+        client.post(f"/backorders/orders/{order['id']}/cancel", headers=headers).get_json()["status"]
+        == "cancelled"
+    )
     chain.pay(buyer, order["payment"])  # the wallet had already sent it
     settle(app, chain, rounds=2)
     assert status(client, order)["status"] == "refunded"

@@ -64,8 +64,10 @@ def watch(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    click.echo(f"watching chain {chain.chain_id}, escrow {chain.watcher.escrow.address} "
-               f"(every {state.settings.poll_interval:g} s)")
+    click.echo(
+        f"watching chain {chain.chain_id}, escrow {chain.watcher.escrow.address} "
+        f"(every {state.settings.poll_interval:g} s)"
+    )
     while not stop["now"]:
         worker.run_once()
         deadline = time.monotonic() + state.settings.poll_interval
@@ -88,8 +90,10 @@ def scan(from_block: int, to_block: int | None) -> None:
         raise click.ClickException(f"--from-block {from_block} is after the head ({head}).")
     with click.progressbar(length=end - from_block + 1, label="scanning blocks") as bar:
         result = chain.watcher.scan(from_block, end, progress=bar.update)
-    click.echo(f"scanned {result.scanned_from}-{result.scanned_to}: {result.deposits} deposit log(s), "
-               f"{result.releases} payout log(s)")
+    click.echo(
+        f"scanned {result.scanned_from}-{result.scanned_to}: {result.deposits} deposit log(s), "
+        f"{result.releases} payout log(s)"
+    )
 
 
 @backorders_cli.command("restock", help="Add stock to a product and allocate it to the queue.")
@@ -114,8 +118,9 @@ def restock_command(sku: str, quantity: int) -> None:
 @click.option("--sanctions-oracle", default="0x0000000000000000000000000000000000000000", show_default=True)
 @click.option("--token", "tokens", multiple=True, help="Allow-listed ERC-20 address (repeatable).")
 @with_appcontext
-def deploy_escrow(payout: str, operator: str | None, owner: str | None, sanctions_oracle: str,
-                  tokens: tuple[str, ...]) -> None:
+def deploy_escrow(
+    payout: str, operator: str | None, owner: str | None, sanctions_oracle: str, tokens: tuple[str, ...]
+) -> None:
     from eth_account import Account
     from web3 import Web3
 
@@ -133,13 +138,20 @@ def deploy_escrow(payout: str, operator: str | None, owner: str | None, sanction
         operator = Account.from_key(state.settings.operator_key.reveal()).address
     w3 = chain.w3
     factory = w3.eth.contract(abi=abi("BackorderEscrow"), bytecode=bytecode("BackorderEscrow"))
-    args = [Web3.to_checksum_address(owner or deployer.address), Web3.to_checksum_address(operator),
-            Web3.to_checksum_address(payout), Web3.to_checksum_address(sanctions_oracle),
-            [Web3.to_checksum_address(t) for t in tokens]]
-    tx = factory.constructor(*args).build_transaction({
-        "from": deployer.address, "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
-        "chainId": chain.chain_id,
-    })
+    args = [
+        Web3.to_checksum_address(owner or deployer.address),
+        Web3.to_checksum_address(operator),
+        Web3.to_checksum_address(payout),
+        Web3.to_checksum_address(sanctions_oracle),
+        [Web3.to_checksum_address(t) for t in tokens],
+    ]
+    tx = factory.constructor(*args).build_transaction(
+        {
+            "from": deployer.address,
+            "nonce": w3.eth.get_transaction_count(deployer.address, "pending"),
+            "chainId": chain.chain_id,
+        }
+    )
     signed = deployer.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     click.echo(f"sent {tx_hash.to_0x_hex()}; waiting for the receipt...")

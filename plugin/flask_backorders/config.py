@@ -167,7 +167,9 @@ def _operator_key(config: Mapping[str, Any]) -> Secret | None:
 
         password = config["BACKORDERS_OPERATOR_KEYSTORE_PASSWORD"]
         if password is None:
-            raise ConfigurationError("BACKORDERS_OPERATOR_KEYSTORE needs BACKORDERS_OPERATOR_KEYSTORE_PASSWORD.")
+            raise ConfigurationError(
+                "BACKORDERS_OPERATOR_KEYSTORE needs BACKORDERS_OPERATOR_KEYSTORE_PASSWORD."
+            )
         try:
             data = Path(keystore).read_text()
             key_bytes = Account.decrypt(data, str(password))
@@ -180,7 +182,9 @@ def _operator_key(config: Mapping[str, Any]) -> Secret | None:
         text = raw.reveal() if isinstance(raw, Secret) else str(raw)
         body = text.removeprefix("0x")
         if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-            raise ConfigurationError("BACKORDERS_OPERATOR_KEY must be 32 bytes of hex (the value is not shown).")
+            raise ConfigurationError(
+                "BACKORDERS_OPERATOR_KEY must be 32 bytes of hex (the value is not shown)."
+            )
         return Secret("0x" + body.lower())
     return None
 

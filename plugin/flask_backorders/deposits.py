@@ -57,9 +57,7 @@ def _order_by_ref(session: Session, order_ref: str) -> Order | None:
     if sku is None:
         return None
     lock_product_for_update(session, sku)
-    return session.execute(
-        select(Order).where(Order.order_ref == order_ref).with_for_update()
-    ).scalar_one()
+    return session.execute(select(Order).where(Order.order_ref == order_ref).with_for_update()).scalar_one()
 
 
 def record_deposit(
@@ -69,7 +67,9 @@ def record_deposit(
     order = _order_by_ref(session, entry.order_ref)
     if order is None:
         log.warning("a Deposited log for an unknown order ref (tx %s)", entry.tx_hash)
-        record_event(session, "deposit.unknown_order", now=now, order_ref=entry.order_ref, tx_hash=entry.tx_hash)
+        record_event(
+            session, "deposit.unknown_order", now=now, order_ref=entry.order_ref, tx_hash=entry.tx_hash
+        )
         return None
     if entry.payer.lower() != order.payer.lower() or entry.amount != order.amount:
         # The contract binds payer and amount through the quote signature; a mismatch means a foreign escrow.
@@ -93,9 +93,17 @@ def record_deposit(
             log.error("a second Deposited log for a final order ref (tx %s)", entry.tx_hash)
             return order
         deposit = Deposit(
-            order_id=order.id, chain_id=entry.chain_id, tx_hash=entry.tx_hash, log_index=entry.log_index,
-            block_number=entry.block_number, block_hash=entry.block_hash, payer=entry.payer,
-            token_address=entry.token_address, amount=entry.amount, final=False, seen_at=now,
+            order_id=order.id,
+            chain_id=entry.chain_id,
+            tx_hash=entry.tx_hash,
+            log_index=entry.log_index,
+            block_number=entry.block_number,
+            block_hash=entry.block_hash,
+            payer=entry.payer,
+            token_address=entry.token_address,
+            amount=entry.amount,
+            final=False,
+            seen_at=now,
         )
         session.add(deposit)
         session.flush()
@@ -107,16 +115,31 @@ def record_deposit(
     deposit.block_number, deposit.block_hash = entry.block_number, entry.block_hash
 
     if order.status in (S.AWAITING_DEPOSIT, S.EXPIRED, S.CANCELLED):
-        transition(session, order, S.DEPOSIT_PENDING, "deposit.seen", now=now, tx_hash=entry.tx_hash,
-                   block_number=entry.block_number)
+        transition(
+            session,
+            order,
+            S.DEPOSIT_PENDING,
+            "deposit.seen",
+            now=now,
+            tx_hash=entry.tx_hash,
+            block_number=entry.block_number,
+        )
     if final and order.status == S.DEPOSIT_PENDING:
         deposit.final, deposit.final_at = True, now
         order.queue_block, order.queue_log_index = entry.block_number, entry.log_index
-        transition(session, order, S.HELD, "deposit.confirmed", now=now, tx_hash=entry.tx_hash,
-                   block_number=entry.block_number)
+        transition(
+            session,
+            order,
+            S.HELD,
+            "deposit.confirmed",
+            now=now,
+            tx_hash=entry.tx_hash,
+            block_number=entry.block_number,
+        )
         if order.cancel_requested:
-            start_refund(session, order, now=now, reason="cancelled before the deposit was final",
-                         policy=policy)
+            start_refund(
+                session, order, now=now, reason="cancelled before the deposit was final", policy=policy
+            )
         else:
             product = lock_product_for_update(session, order.sku)
             if product.stock_on_hand > 0:
@@ -153,7 +176,9 @@ def pending_deposits(session: Session, chain_id: int, *, from_block: int) -> lis
     )
 
 
-def record_release(session: Session, entry: ReleaseLog, *, now: datetime, policy: str = "fill") -> Order | None:
+def record_release(
+    session: Session, entry: ReleaseLog, *, now: datetime, policy: str = "fill"
+) -> Order | None:
     """A final ``Captured``/``Voided``/``Reclaimed`` log: finish the order and its payout."""
     order = _order_by_ref(session, entry.order_ref)
     if order is None:

@@ -18,8 +18,9 @@ class BackordersError(Exception):
     slug: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None, **context: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors or []

@@ -136,7 +136,10 @@ class Backorders:
 
             upgrade(engine)
         state = BackordersState(
-            settings=settings, engine=engine, session_factory=session_factory, clock=self._clock,
+            settings=settings,
+            engine=engine,
+            session_factory=session_factory,
+            clock=self._clock,
             authorize_admin=self.authorize_admin,
         )
         if self._start_chain:

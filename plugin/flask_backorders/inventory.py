@@ -76,7 +76,9 @@ def get_product(session: Session, sku: str) -> Product:
 def upsert_product(session: Session, sku: str, data: ProductInput, *, now: datetime) -> tuple[Product, bool]:
     """Create or replace a product; returns ``(product, created)``. A changed ETA records ``eta.changed``."""
     _check_eta(data.restock_eta_earliest, data.restock_eta_latest)
-    product = session.execute(select(Product).where(Product.sku == sku).with_for_update()).scalar_one_or_none()
+    product = session.execute(
+        select(Product).where(Product.sku == sku).with_for_update()
+    ).scalar_one_or_none()
     created = product is None
     if product is None:
         product = Product(sku=sku, stock_on_hand=0, created_at=now)
@@ -124,8 +126,10 @@ def _announce_eta(
 ) -> None:
     data: dict[str, Any] = {
         "previous": {"earliest": _iso(old[0]), "latest": _iso(old[1])},
-        "restock_eta": {"earliest": _iso(product.restock_eta_earliest),
-                        "latest": _iso(product.restock_eta_latest)},
+        "restock_eta": {
+            "earliest": _iso(product.restock_eta_earliest),
+            "latest": _iso(product.restock_eta_latest),
+        },
     }
     record_event(session, "product.eta_changed", now=now, sku=product.sku, **data)
     open_orders = session.scalars(
@@ -186,16 +190,14 @@ def allocate(
     """Allocate the product's stock on hand to its queue. The caller holds the product lock."""
     stock = product.stock_on_hand
     made: list[tuple[str, int]] = []
-    last: tuple[int, int] | None = None
+    last: tuple[int | None, int | None] | None = None
     while stock > 0:
         query = select(Order.id, Order.quantity, Order.queue_block, Order.queue_log_index).where(
             Order.sku == product.sku, Order.status == OrderStatus.HELD
         )
         if last is not None:
             query = query.where(tuple_(Order.queue_block, Order.queue_log_index) > last)
-        batch = session.execute(
-            query.order_by(Order.queue_block, Order.queue_log_index).limit(BATCH)
-        ).all()
+        batch = session.execute(query.order_by(Order.queue_block, Order.queue_log_index).limit(BATCH)).all()
         if not batch:
             break
         chosen: list[tuple[str, int]] = []
@@ -234,14 +236,25 @@ def _write_allocations(
         raise RuntimeError("the queue changed under the product lock")
     session.execute(
         insert(Allocation),
-        [{"order_id": oid, "sku": sku, "quantity": qty, "restock_id": restock_id, "created_at": now}
-         for oid, qty in chosen],
+        [
+            {"order_id": oid, "sku": sku, "quantity": qty, "restock_id": restock_id, "created_at": now}
+            for oid, qty in chosen
+        ],
     )
     session.execute(
         insert(Event),
-        [{"order_id": oid, "sku": sku, "type": "order.allocated", "from_status": OrderStatus.HELD.value,
-          "to_status": OrderStatus.ALLOCATED.value, "data": {"quantity": qty, "restock_id": restock_id},
-          "created_at": now} for oid, qty in chosen],
+        [
+            {
+                "order_id": oid,
+                "sku": sku,
+                "type": "order.allocated",
+                "from_status": OrderStatus.HELD.value,
+                "to_status": OrderStatus.ALLOCATED.value,
+                "data": {"quantity": qty, "restock_id": restock_id},
+                "created_at": now,
+            }
+            for oid, qty in chosen
+        ],
     )
     # Orders already loaded in this session must not keep their stale status.
     allocated = set(ids)

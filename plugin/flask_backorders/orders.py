@@ -64,7 +64,9 @@ def normalise_email(email: str) -> str:
 
 def shipping_digest(shipping: dict[str, Any]) -> str:
     """A digest of the delivery address that ignores case, spacing and punctuation."""
-    parts = [shipping.get(k) or "" for k in ("line1", "line2", "city", "postal_code", "country", "subdivision")]
+    parts = [
+        shipping.get(k) or "" for k in ("line1", "line2", "city", "postal_code", "country", "subdivision")
+    ]
     text = "|".join(re.sub(r"[^0-9a-z]+", "", str(p).lower()) for p in parts)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -143,8 +145,16 @@ def place_order(
     order.product = product
     session.add(order)
     session.flush()
-    record_event(session, "order.placed", now=now, order=order, to_status=S.AWAITING_DEPOSIT,
-                 quantity=request.quantity, token=quote.token_symbol, amount=str(quote.amount))
+    record_event(
+        session,
+        "order.placed",
+        now=now,
+        order=order,
+        to_status=S.AWAITING_DEPOSIT,
+        quantity=request.quantity,
+        token=quote.token_symbol,
+        amount=str(quote.amount),
+    )
     return PlacedOrder(order=order, secret=secret)
 
 
@@ -177,8 +187,9 @@ def lock_order(session: Session, order_id: str) -> Order:
     return order
 
 
-def cancel_order(session: Session, order_id: str, *, now: datetime, reason: str = "buyer",
-                 policy: str = "fill") -> Order:
+def cancel_order(
+    session: Session, order_id: str, *, now: datetime, reason: str = "buyer", policy: str = "fill"
+) -> Order:
     """Cancel at the buyer's (or merchant's) request.
 
     Before a deposit the order is simply ``cancelled``. With funds in escrow the refund path starts
@@ -200,8 +211,9 @@ def cancel_order(session: Session, order_id: str, *, now: datetime, reason: str 
     elif status in FUNDED:
         start_refund(session, order, now=now, reason=reason, policy=policy)
     else:
-        raise IllegalTransition(f"An order that is {status.value!r} cannot be cancelled.",
-                                current_status=status.value)
+        raise IllegalTransition(
+            f"An order that is {status.value!r} cannot be cancelled.", current_status=status.value
+        )
     return order
 
 
@@ -218,8 +230,9 @@ def start_refund(session: Session, order: Order, *, now: datetime, reason: str, 
         allocate(session, lock_product_for_update(session, order.sku), now=now, policy=policy)
 
 
-def refund_order(session: Session, order_id: str, *, now: datetime, reason: str = "merchant",
-                 policy: str = "fill") -> Order:
+def refund_order(
+    session: Session, order_id: str, *, now: datetime, reason: str = "merchant", policy: str = "fill"
+) -> Order:
     """Refund a funded order (merchant action)."""
     order = get_order(session, order_id)
     lock_product_for_update(session, order.sku)
@@ -256,8 +269,15 @@ def request_payout(session: Session, order: Order, kind: str, *, now: datetime) 
     """Record the intent to capture or void an order's escrow (sent later by the payout sender)."""
     payout = session.scalar(select(Payout).where(Payout.order_id == order.id, Payout.kind == kind))
     if payout is None:
-        payout = Payout(order_id=order.id, kind=kind, status="pending", chain_id=order.chain_id, attempts=0,
-                        created_at=now, updated_at=now)
+        payout = Payout(
+            order_id=order.id,
+            kind=kind,
+            status="pending",
+            chain_id=order.chain_id,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(payout)
     elif payout.status == "failed":
         payout.status, payout.error, payout.updated_at = "pending", None, now

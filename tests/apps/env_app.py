@@ -11,7 +11,7 @@ from flask_backorders import Backorders
 
 
 def create_app() -> Flask:
-    app = Flask("env_app", instance_path=os.environ.get("BO_TEST_INSTANCE", "/tmp/bo-env-app"))
+    app = Flask("env_app", instance_path=os.environ["BO_TEST_INSTANCE"])
     app.config.from_prefixed_env()  # FLASK_BACKORDERS_RPC_URL -> BACKORDERS_RPC_URL, JSON values parsed
     Backorders(app)
     return app

@@ -33,15 +33,27 @@ from .serialize import admin_order_out, product_out
 def _product_input(body: ProductIn) -> ProductInput:
     eta = body.restock_eta
     return ProductInput(
-        name=body.name, price_amount=Decimal(body.price.amount), price_currency=body.price.currency,
-        tokens=list(body.tokens), restock_eta_earliest=eta.earliest if eta else None,
-        restock_eta_latest=eta.latest if eta else None, queue_cap=body.queue_cap,
+        name=body.name,
+        price_amount=Decimal(body.price.amount),
+        price_currency=body.price.currency,
+        tokens=list(body.tokens),
+        restock_eta_earliest=eta.earliest if eta else None,
+        restock_eta_latest=eta.latest if eta else None,
+        queue_cap=body.queue_cap,
         per_customer_cap=body.per_customer_cap,
     )
 
 
-@documented(RouteDoc("/admin/products/<sku>", ["PUT"], "Create or replace a product", "admin", body=ProductIn,
-                     response=ProductOut))
+@documented(
+    RouteDoc(
+        "/admin/products/<sku>",
+        ["PUT"],
+        "Create or replace a product",
+        "admin",
+        body=ProductIn,
+        response=ProductOut,
+    )
+)
 @admin_required
 def put_product(sku: str) -> Response:
     state = get_state()
@@ -57,8 +69,16 @@ def put_product(sku: str) -> Response:
     return json_response(out, 201 if created else 200)
 
 
-@documented(RouteDoc("/admin/products/<sku>", ["PATCH"], "Change some fields, typically the restock ETA",
-                     "admin", body=ProductPatch, response=ProductOut))
+@documented(
+    RouteDoc(
+        "/admin/products/<sku>",
+        ["PATCH"],
+        "Change some fields, typically the restock ETA",
+        "admin",
+        body=ProductPatch,
+        response=ProductOut,
+    )
+)
 @admin_required
 def patch_product(sku: str) -> Response:
     state = get_state()
@@ -71,17 +91,21 @@ def patch_product(sku: str) -> Response:
         product = get_product(session, sku)
         if given == {"restock_eta"}:
             eta = body.restock_eta
-            product = set_eta(session, sku, eta.earliest if eta else None, eta.latest if eta else None,
-                              now=state.now())
+            product = set_eta(
+                session, sku, eta.earliest if eta else None, eta.latest if eta else None, now=state.now()
+            )
             return product_out(session, product)
         current = ProductIn(
             name=body.name or product.name,
             price=body.price or {"amount": str(product.price_amount), "currency": product.price_currency},
             tokens=body.tokens or list(product.tokens),
-            restock_eta=body.restock_eta if "restock_eta" in given else {
-                "earliest": product.restock_eta_earliest, "latest": product.restock_eta_latest},
+            restock_eta=body.restock_eta
+            if "restock_eta" in given
+            else {"earliest": product.restock_eta_earliest, "latest": product.restock_eta_latest},
             queue_cap=body.queue_cap if "queue_cap" in given else product.queue_cap,
-            per_customer_cap=body.per_customer_cap if "per_customer_cap" in given else product.per_customer_cap,
+            per_customer_cap=body.per_customer_cap
+            if "per_customer_cap" in given
+            else product.per_customer_cap,
         )
         product, _ = upsert_product(session, sku, _product_input(current), now=state.now())
         return product_out(session, product)
@@ -89,16 +113,25 @@ def patch_product(sku: str) -> Response:
     return json_response(state.transaction(work))
 
 
-@documented(RouteDoc("/admin/products/<sku>/restock", ["POST"], "Add stock and allocate it to the queue",
-                     "admin", body=RestockIn, response=RestockOut))
+@documented(
+    RouteDoc(
+        "/admin/products/<sku>/restock",
+        ["POST"],
+        "Add stock and allocate it to the queue",
+        "admin",
+        body=RestockIn,
+        response=RestockOut,
+    )
+)
 @admin_required
 def restock_product(sku: str) -> Response:
     state = get_state()
     body = parse_body(RestockIn)
 
     def work(session: Session) -> RestockOut:
-        result = restock(session, sku, body.quantity, now=state.now(), policy=state.settings.allocation,
-                         note=body.note)
+        result = restock(
+            session, sku, body.quantity, now=state.now(), policy=state.settings.allocation, note=body.note
+        )
         return RestockOut(
             restock_id=result.restock_id,
             allocations=[AllocationOut(order_id=o, quantity=q) for o, q in result.allocations],
@@ -109,10 +142,21 @@ def restock_product(sku: str) -> Response:
     return json_response(state.transaction(work))
 
 
-@documented(RouteDoc("/admin/orders", ["GET"], "Orders, newest first; filter by status and sku", "admin",
-                     response=OrderPage, params={"status": "an order status", "sku": "a product SKU",
-                                                 "limit": "1-200 (default 50)",
-                                                 "cursor": "next_cursor of the previous page"}))
+@documented(
+    RouteDoc(
+        "/admin/orders",
+        ["GET"],
+        "Orders, newest first; filter by status and sku",
+        "admin",
+        response=OrderPage,
+        params={
+            "status": "an order status",
+            "sku": "a product SKU",
+            "limit": "1-200 (default 50)",
+            "cursor": "next_cursor of the previous page",
+        },
+    )
+)
 @admin_required
 def list_orders() -> Response:
     state = get_state()
@@ -142,24 +186,43 @@ def list_orders() -> Response:
             if anchor is None:
                 raise ValidationFailed(errors=[{"field": "cursor", "reason": "unknown cursor"}])
             query = query.where(tuple_(Order.created_at, Order.id) < (anchor.created_at, anchor.id))
-        rows = session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)).all()
+        rows = session.scalars(
+            query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        ).all()
         page = rows[:limit]
-        return OrderPage(orders=[admin_order_out(state, session, o) for o in page],
-                         next_cursor=page[-1].id if len(rows) > limit else None)
+        return OrderPage(
+            orders=[admin_order_out(state, session, o) for o in page],
+            next_cursor=page[-1].id if len(rows) > limit else None,
+        )
 
     return json_response(state.read(read))
 
 
-@documented(RouteDoc("/admin/orders/<order_id>", ["GET"], "One order with the buyer's details", "admin",
-                     response=AdminOrderOut))
+@documented(
+    RouteDoc(
+        "/admin/orders/<order_id>",
+        ["GET"],
+        "One order with the buyer's details",
+        "admin",
+        response=AdminOrderOut,
+    )
+)
 @admin_required
 def show_order(order_id: str) -> Response:
     state = get_state()
     return json_response(state.read(lambda s: admin_order_out(state, s, get_order(s, order_id))))
 
 
-@documented(RouteDoc("/admin/orders/<order_id>/ship", ["POST"], "Record the shipment; the escrow is captured",
-                     "admin", body=ShipIn, response=AdminOrderOut))
+@documented(
+    RouteDoc(
+        "/admin/orders/<order_id>/ship",
+        ["POST"],
+        "Record the shipment; the escrow is captured",
+        "admin",
+        body=ShipIn,
+        response=AdminOrderOut,
+    )
+)
 @admin_required
 def ship(order_id: str) -> Response:
     state = get_state()
@@ -172,16 +235,29 @@ def ship(order_id: str) -> Response:
     return json_response(state.transaction(work))
 
 
-@documented(RouteDoc("/admin/orders/<order_id>/refund", ["POST"], "Refund: the escrow is voided to the payer",
-                     "admin", body=RefundIn, response=AdminOrderOut))
+@documented(
+    RouteDoc(
+        "/admin/orders/<order_id>/refund",
+        ["POST"],
+        "Refund: the escrow is voided to the payer",
+        "admin",
+        body=RefundIn,
+        response=AdminOrderOut,
+    )
+)
 @admin_required
 def refund(order_id: str) -> Response:
     state = get_state()
     body = parse_body(RefundIn) if request.get_data() else RefundIn()
 
     def work(session: Session) -> AdminOrderOut:
-        order = refund_order(session, order_id, now=state.now(), reason=body.reason or "merchant",
-                             policy=state.settings.allocation)
+        order = refund_order(
+            session,
+            order_id,
+            now=state.now(),
+            reason=body.reason or "merchant",
+            policy=state.settings.allocation,
+        )
         return admin_order_out(state, session, order)
 
     return json_response(state.transaction(work))
@@ -197,8 +273,9 @@ def _check_tokens(tokens: list[str]) -> None:
     accepted = set(state.settings.symbols) | set(state.chain.tokens if state.chain else ())
     unknown = [t for t in tokens if t not in accepted]
     if unknown:
-        raise ValidationFailed(errors=[{"field": "tokens", "reason": f"not configured: {unknown}; "
-                                                                   f"accepted: {sorted(accepted)}"}])
+        raise ValidationFailed(
+            errors=[{"field": "tokens", "reason": f"not configured: {unknown}; accepted: {sorted(accepted)}"}]
+        )
 
 
 def register(bp: Blueprint) -> None:

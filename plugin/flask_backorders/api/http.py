@@ -91,9 +91,7 @@ def problem_response(error: BackordersError) -> Response:
 
 
 def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    response = current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
-    )
+    response = current_app.response_class(model.model_dump_json(), status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     for key, value in (headers or {}).items():
         response.headers[key] = value

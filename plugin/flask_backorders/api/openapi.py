@@ -26,29 +26,54 @@ def build_openapi(prefix: str) -> dict[str, Any]:
         if route.response is not None:
             models.append((route.response, "serialization"))
     refs, schema = models_json_schema(models, ref_template=REF)
-    problem = {"description": "A problem (RFC 9457)",
-               "content": {"application/problem+json": {"schema": refs[(Problem, "serialization")]}}}
+    problem = {
+        "description": "A problem (RFC 9457)",
+        "content": {"application/problem+json": {"schema": refs[(Problem, "serialization")]}},
+    }
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         path = prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route.rule)
         for method in route.methods:
-            op: dict[str, Any] = {"summary": route.summary, "operationId": f"{method.lower()}_{route.rule}",
-                                  "parameters": [], "responses": {}}
+            op: dict[str, Any] = {
+                "summary": route.summary,
+                "operationId": f"{method.lower()}_{route.rule}",
+                "parameters": [],
+                "responses": {},
+            }
             for name in re.findall(r"<(?:\w+:)?(\w+)>", route.rule):
-                op["parameters"].append({"name": name, "in": "path", "required": True,
-                                         "schema": {"type": "string"}})
+                op["parameters"].append(
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                )
             for name, text in route.params.items():
-                op["parameters"].append({"name": name, "in": "query", "required": False,
-                                         "description": text, "schema": {"type": "string"}})
+                op["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "description": text,
+                        "schema": {"type": "string"},
+                    }
+                )
             for name, text in route.headers.items():
-                op["parameters"].append({"name": name, "in": "header", "required": False,
-                                         "description": text, "schema": {"type": "string"}})
+                op["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "header",
+                        "required": False,
+                        "description": text,
+                        "schema": {"type": "string"},
+                    }
+                )
             if route.body is not None:
-                op["requestBody"] = {"required": True, "content": {
-                    "application/json": {"schema": refs[(route.body, "validation")]}}}
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
+                }
             if route.response is not None:
-                op["responses"][str(route.status)] = {"description": "OK", "content": {
-                    "application/json": {"schema": refs[(route.response, "serialization")]}}}
+                op["responses"][str(route.status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": refs[(route.response, "serialization")]}},
+                }
             for code in ("400", "404", "409", "415", "422", "503"):
                 op["responses"][code] = problem
             if route.auth == "admin":
@@ -59,16 +84,25 @@ def build_openapi(prefix: str) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Flask-Backorders", "version": __version__,
-                 "description": "Backorders paid with on-chain deposits held in escrow."},
+        "info": {
+            "title": "Flask-Backorders",
+            "version": __version__,
+            "description": "Backorders paid with on-chain deposits held in escrow.",
+        },
         "paths": paths,
         "components": {
             "schemas": schema.get("$defs", {}),
             "securitySchemes": {
-                "adminToken": {"type": "http", "scheme": "bearer",
-                               "description": "BACKORDERS_ADMIN_TOKEN (or the host's authorize_admin)"},
-                "buyerSecret": {"type": "http", "scheme": "bearer",
-                                "description": "The order's buyer secret from the placement response"},
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "BACKORDERS_ADMIN_TOKEN (or the host's authorize_admin)",
+                },
+                "buyerSecret": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The order's buyer secret from the placement response",
+                },
             },
         },
     }

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..credentials import new_order_id
 from ..errors import IdempotencyKeyReused, ValidationFailed
 from ..extension import get_state
 from ..inventory import get_product
@@ -21,7 +22,6 @@ from ..orders import (
     new_order_ref,
     place_order,
 )
-from ..credentials import new_order_id
 from .http import RouteDoc, bearer_token, documented, json_response, parse_body
 from .schemas import OrderCreated, OrderIn, OrderOut, ProductList, ProductOut
 from .serialize import order_fields, order_out, product_out
@@ -29,8 +29,15 @@ from .serialize import order_fields, order_out, product_out
 IDEMPOTENCY_SCOPE = "orders.create"
 
 
-@documented(RouteDoc("/products", ["GET"], "List products with price, tokens, stock, ETA and queue depth",
-                     "public", response=ProductList))
+@documented(
+    RouteDoc(
+        "/products",
+        ["GET"],
+        "List products with price, tokens, stock, ETA and queue depth",
+        "public",
+        response=ProductList,
+    )
+)
 def list_products() -> Response:
     state = get_state()
 
@@ -47,10 +54,18 @@ def show_product(sku: str) -> Response:
     return json_response(state.read(lambda s: product_out(s, get_product(s, sku))))
 
 
-@documented(RouteDoc("/orders", ["POST"], "Reserve units: returns the order, its buyer secret (once) and the "
-                     "payment to make", "public", body=OrderIn, response=OrderCreated, status=201,
-                     headers={"Idempotency-Key": "Replays the first response for the same body; 409 for "
-                                                 "a different body"}))
+@documented(
+    RouteDoc(
+        "/orders",
+        ["POST"],
+        "Reserve units: returns the order, its buyer secret (once) and the payment to make",
+        "public",
+        body=OrderIn,
+        response=OrderCreated,
+        status=201,
+        headers={"Idempotency-Key": "Replays the first response for the same body; 409 for a different body"},
+    )
+)
 def create_order() -> Response:
     state = get_state()
     body = parse_body(OrderIn)
@@ -71,26 +86,55 @@ def create_order() -> Response:
     if body.token not in product.tokens or body.token not in state.require_chain().tokens.keys() | {
         state.settings.native_symbol
     }:
-        raise ValidationFailed(errors=[{"field": "token",
-                                        "reason": f"not accepted for this product; use one of {product.tokens}"}])
+        raise ValidationFailed(
+            errors=[
+                {"field": "token", "reason": f"not accepted for this product; use one of {product.tokens}"}
+            ]
+        )
     quoter = state.require_chain().require_quoter()
     order_id, order_ref = new_order_id(), new_order_ref()
     # Priced and signed before any lock is taken: a rate read may touch the network.
-    quote = quoter.quote(order_ref=order_ref, payer=body.payer, symbol=body.token,
-                         fiat_amount=product.price_amount * body.quantity, currency=product.price_currency,
-                         now=state.now())
-    request_ = PlaceOrder(sku=body.sku, quantity=body.quantity, token=body.token, email=body.email,
-                          payer=body.payer, shipping=body.shipping.model_dump())
+    quote = quoter.quote(
+        order_ref=order_ref,
+        payer=body.payer,
+        symbol=body.token,
+        fiat_amount=product.price_amount * body.quantity,
+        currency=product.price_currency,
+        now=state.now(),
+    )
+    request_ = PlaceOrder(
+        sku=body.sku,
+        quantity=body.quantity,
+        token=body.token,
+        email=body.email,
+        payer=body.payer,
+        shipping=body.shipping.model_dump(),
+    )
 
     def work(session: Session) -> OrderCreated:
-        placed = place_order(session, request_, quote, order_id=order_id, order_ref=order_ref,
-                             secret_key=state.settings.secret_key, now=state.now())
+        placed = place_order(
+            session,
+            request_,
+            quote,
+            order_id=order_id,
+            order_ref=order_ref,
+            secret_key=state.settings.secret_key,
+            now=state.now(),
+        )
         if key is not None:
-            session.add(IdempotencyKey(key=key, scope=IDEMPOTENCY_SCOPE, request_digest=digest,
-                                       order_id=placed.order.id, created_at=state.now()))
+            session.add(
+                IdempotencyKey(
+                    key=key,
+                    scope=IDEMPOTENCY_SCOPE,
+                    request_digest=digest,
+                    order_id=placed.order.id,
+                    created_at=state.now(),
+                )
+            )
             session.flush()
-        return OrderCreated.model_validate({**order_fields(state, session, placed.order),
-                                            "secret": placed.secret})
+        return OrderCreated.model_validate(
+            {**order_fields(state, session, placed.order), "secret": placed.secret}
+        )
 
     try:
         created = state.transaction(work)
@@ -113,36 +157,51 @@ def _replay(key: str, digest: str) -> Response | None:
             raise IdempotencyKeyReused("This Idempotency-Key was first used with a different body.")
         order = session.get(Order, row.order_id)
         assert order is not None
-        return OrderCreated.model_validate({**order_fields(state, session, order),
-                                            "secret": buyer_secret(order, state.settings.secret_key)})
+        return OrderCreated.model_validate(
+            {**order_fields(state, session, order), "secret": buyer_secret(order, state.settings.secret_key)}
+        )
 
     created = state.read(read)
     if created is None:
         return None
-    return json_response(created, 201, {"Idempotent-Replayed": "true",
-                                         "Location": f"{request.path}/{created.id}"})
-
-
-@documented(RouteDoc("/orders/<order_id>", ["GET"], "Order status: queue position, ETA, deposit, timeline",
-                     "buyer", response=OrderOut))
-def show_order(order_id: str) -> Response:
-    state = get_state()
-    secret = bearer_token()
     return json_response(
-        state.read(lambda s: order_out(state, s, get_order_for_buyer(s, order_id, secret)))
+        created, 201, {"Idempotent-Replayed": "true", "Location": f"{request.path}/{created.id}"}
     )
 
 
-@documented(RouteDoc("/orders/<order_id>/cancel", ["POST"], "Cancel; with a deposit held, refund it",
-                     "buyer", response=OrderOut))
+@documented(
+    RouteDoc(
+        "/orders/<order_id>",
+        ["GET"],
+        "Order status: queue position, ETA, deposit, timeline",
+        "buyer",
+        response=OrderOut,
+    )
+)
+def show_order(order_id: str) -> Response:
+    state = get_state()
+    secret = bearer_token()
+    return json_response(state.read(lambda s: order_out(state, s, get_order_for_buyer(s, order_id, secret))))
+
+
+@documented(
+    RouteDoc(
+        "/orders/<order_id>/cancel",
+        ["POST"],
+        "Cancel; with a deposit held, refund it",
+        "buyer",
+        response=OrderOut,
+    )
+)
 def cancel(order_id: str) -> Response:
     state = get_state()
     secret = bearer_token()
 
     def work(session: Session) -> OrderOut:
         get_order_for_buyer(session, order_id, secret)
-        order = cancel_order(session, order_id, now=state.now(), reason="buyer",
-                             policy=state.settings.allocation)
+        order = cancel_order(
+            session, order_id, now=state.now(), reason="buyer", policy=state.settings.allocation
+        )
         return order_out(state, session, order)
 
     return json_response(state.transaction(work))

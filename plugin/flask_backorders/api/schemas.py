@@ -30,11 +30,13 @@ def _email(value: str) -> str:
 
 def _money(value: str) -> str:
     if not MONEY.match(value) or Decimal(value) <= 0:
-        raise ValueError("must be a positive decimal string with at most 2 decimals, e.g. \"129.00\"")
+        raise ValueError('must be a positive decimal string with at most 2 decimals, e.g. "129.00"')
     return value
 
 
-Address = Annotated[str, AfterValidator(_address), Field(examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"])]
+Address = Annotated[
+    str, AfterValidator(_address), Field(examples=["0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"])
+]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -222,7 +224,9 @@ class OrderOut(BaseModel):
 
 
 class OrderCreated(OrderOut):
-    secret: str = Field(description="The buyer secret: shown only in this response. Send it as a Bearer token.")
+    secret: str = Field(
+        description="The buyer secret: shown only in this response. Send it as a Bearer token."
+    )
 
 
 class AdminOrderOut(OrderOut):

@@ -63,9 +63,17 @@ def order_quote(state: BackordersState, order: Order) -> Quote | None:
         address, decimals = chain.tokens[order.token].address, chain.tokens[order.token].decimals
     else:
         return None
-    return Quote(chain_id=order.chain_id, escrow=chain.escrow.address, token_symbol=order.token,
-                 token_address=address, decimals=decimals, amount=order.amount, deadline=order.quote_deadline,
-                 hold_until=order.hold_until, signature=order.signature)
+    return Quote(
+        chain_id=order.chain_id,
+        escrow=chain.escrow.address,
+        token_symbol=order.token,
+        token_address=address,
+        decimals=decimals,
+        amount=order.amount,
+        deadline=order.quote_deadline,
+        hold_until=order.hold_until,
+        signature=order.signature,
+    )
 
 
 def payment_out(state: BackordersState, order: Order) -> PaymentOut | None:
@@ -90,16 +98,29 @@ def order_fields(state: BackordersState, session: Session, order: Order) -> dict
         "token": order.token,
         "amount": str(order.amount),
         "price": Money(amount=str(order.fiat_amount), currency=order.currency),
-        "queue": QueueOut(position=position[0] if position else None,
-                          units_ahead=position[1] if position else None,
-                          orders=depth.orders, units=depth.units),
+        "queue": QueueOut(
+            position=position[0] if position else None,
+            units_ahead=position[1] if position else None,
+            orders=depth.orders,
+            units=depth.units,
+        ),
         "restock_eta": eta(order.product),
-        "deposit": DepositOut(chain_id=deposit.chain_id, tx_hash=deposit.tx_hash, log_index=deposit.log_index,
-                              block_number=deposit.block_number, amount=str(deposit.amount),
-                              final=deposit.final) if deposit else None,
+        "deposit": DepositOut(
+            chain_id=deposit.chain_id,
+            tx_hash=deposit.tx_hash,
+            log_index=deposit.log_index,
+            block_number=deposit.block_number,
+            amount=str(deposit.amount),
+            final=deposit.final,
+        )
+        if deposit
+        else None,
         "payment": payment_out(state, order) if status == OrderStatus.AWAITING_DEPOSIT else None,
-        "payouts": [PayoutOut(kind=p.kind, status=p.status, tx_hash=p.tx_hash) for p in payouts
-                    if p.kind in ("capture", "void")],
+        "payouts": [
+            PayoutOut(kind=p.kind, status=p.status, tx_hash=p.tx_hash)
+            for p in payouts
+            if p.kind in ("capture", "void")
+        ],
         "compliance": {"state": "not_checked"},
         "shipment": {"carrier": order.carrier, "tracking": order.tracking} if order.carrier else None,
         "timeline": [TimelineEntry.model_validate(t) for t in timeline(session, order)],
@@ -112,7 +133,12 @@ def order_out(state: BackordersState, session: Session, order: Order) -> OrderOu
 
 
 def admin_order_out(state: BackordersState, session: Session, order: Order) -> AdminOrderOut:
-    return AdminOrderOut.model_validate({
-        **order_fields(state, session, order),
-        "email": order.email, "payer": order.payer, "shipping": order.shipping, "order_ref": order.order_ref,
-    })
+    return AdminOrderOut.model_validate(
+        {
+            **order_fields(state, session, order),
+            "email": order.email,
+            "payer": order.payer,
+            "shipping": order.shipping,
+            "order_ref": order.order_ref,
+        }
+    )

@@ -18,10 +18,22 @@ from web3.types import RPCEndpoint, RPCResponse
 
 #: Calls safe to repeat blindly. A raw transaction re-sent has the same hash: a no-op for the node.
 RETRY_METHODS = [
-    "eth_chainId", "eth_blockNumber", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getLogs",
-    "eth_call", "eth_getTransactionReceipt", "eth_getTransactionByHash", "eth_getTransactionCount",
-    "eth_estimateGas", "eth_gasPrice", "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_getBalance",
-    "eth_getCode", "eth_sendRawTransaction",
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getLogs",
+    "eth_call",
+    "eth_getTransactionReceipt",
+    "eth_getTransactionByHash",
+    "eth_getTransactionCount",
+    "eth_estimateGas",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_feeHistory",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_sendRawTransaction",
 ]
 
 
@@ -67,7 +79,9 @@ def http_web3(url: str, *, timeout: float, retries: int, counter: RequestCounter
         method_allowlist=RETRY_METHODS,
     )
     provider = CountingHTTPProvider(
-        url, counter or RequestCounter(), request_kwargs={"timeout": timeout},
+        url,
+        counter or RequestCounter(),
+        request_kwargs={"timeout": timeout},
         exception_retry_configuration=retry,
     )
     return Web3(provider)

@@ -100,7 +100,9 @@ def start_embedded_chain(demo_accounts: int = 6) -> EmbeddedChain:
     buyers = []
     for key in keys[3:]:
         address = Account.from_key(key.to_bytes()).address
-        w3.eth.wait_for_transaction_receipt(token.functions.mint(address, DEMO_USDC).transact({"from": owner}))
+        w3.eth.wait_for_transaction_receipt(
+            token.functions.mint(address, DEMO_USDC).transact({"from": owner})
+        )
         buyers.append(DemoAccount(address=address, key=Secret("0x" + key.to_bytes().hex())))
     return EmbeddedChain(
         w3=w3,

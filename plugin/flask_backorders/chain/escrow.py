@@ -11,6 +11,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from ..deposits import DepositLog, ReleaseLog
 from ..quotes import Quote
@@ -152,19 +153,24 @@ class Escrow:
         deadline, hold = int(quote.deadline.timestamp()), int(quote.hold_until.timestamp())
         base = f"ethereum:{self.address}@{quote.chain_id}"
         if quote.token_address is None:
-            return (f"{base}/deposit?value={quote.amount}&bytes32={order_ref}&uint256={quote.amount}"
-                    f"&uint64={deadline}&uint64={hold}&bytes={quote.signature}")
-        return (f"{base}/depositToken?bytes32={order_ref}&address={quote.token_address}"
-                f"&uint256={quote.amount}&uint64={deadline}&uint64={hold}&bytes={quote.signature}")
+            return (
+                f"{base}/deposit?value={quote.amount}&bytes32={order_ref}&uint256={quote.amount}"
+                f"&uint64={deadline}&uint64={hold}&bytes={quote.signature}"
+            )
+        return (
+            f"{base}/depositToken?bytes32={order_ref}&address={quote.token_address}"
+            f"&uint256={quote.amount}&uint64={deadline}&uint64={hold}&bytes={quote.signature}"
+        )
 
     # ------------------------------------------------------------------ reads
 
-    def escrow_of(self, order_ref: str, block: int | str = "latest") -> EscrowState:
+    def escrow_of(self, order_ref: str, block: BlockIdentifier = "latest") -> EscrowState:
         payer, token, amount, hold, state = self.contract.functions.escrowOf(HexBytes(order_ref)).call(
             block_identifier=block
         )
-        return EscrowState(payer=payer, token=token, amount=int(amount), hold_until=int(hold),
-                           state=ESCROW_STATES[state])
+        return EscrowState(
+            payer=payer, token=token, amount=int(amount), hold_until=int(hold), state=ESCROW_STATES[state]
+        )
 
     # ------------------------------------------------------------------- logs
 
@@ -190,12 +196,23 @@ class Escrow:
         if name == "Deposited":
             token = args["token"]
             return DepositLog(
-                chain_id=chain_id, order_ref=order_ref, tx_hash=tx_hash, log_index=int(raw["logIndex"]),
-                block_number=int(raw["blockNumber"]), block_hash="0x" + bytes(HexBytes(raw["blockHash"])).hex(),
-                payer=args["payer"], token_address=None if int(token, 16) == 0 else token,
+                chain_id=chain_id,
+                order_ref=order_ref,
+                tx_hash=tx_hash,
+                log_index=int(raw["logIndex"]),
+                block_number=int(raw["blockNumber"]),
+                block_hash="0x" + bytes(HexBytes(raw["blockHash"])).hex(),
+                payer=args["payer"],
+                token_address=None if int(token, 16) == 0 else token,
                 amount=int(args["amount"]),
             )
         return ReleaseLog(
-            chain_id=chain_id, kind=name, order_ref=order_ref, tx_hash=tx_hash, log_index=int(raw["logIndex"]),
-            block_number=int(raw["blockNumber"]), to=args["to"], amount=int(args["amount"]),
+            chain_id=chain_id,
+            kind=name,
+            order_ref=order_ref,
+            tx_hash=tx_hash,
+            log_index=int(raw["logIndex"]),
+            block_number=int(raw["blockNumber"]),
+            to=args["to"],
+            amount=int(args["amount"]),
         )

@@ -9,6 +9,7 @@ contract pays each order at most once, so a re-send can never pay twice. The ord
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -59,12 +60,14 @@ class PayoutSender:
         """Sign and send every pending intent, re-send or settle sent ones. Returns how many were sent."""
         sent = 0
         for payout_id in self._ids("pending"):
-            raw = run_in_transaction(self.session_factory, lambda s, pid=payout_id: self._prepare(s, pid))
+            raw = run_in_transaction(
+                self.session_factory, functools.partial(self._prepare, payout_id=payout_id)
+            )
             if raw is not None:
                 self._broadcast(raw)
                 sent += 1
         for payout_id in self._ids("sent"):
-            run_in_transaction(self.session_factory, lambda s, pid=payout_id: self._settle(s, pid))
+            run_in_transaction(self.session_factory, functools.partial(self._settle, payout_id=payout_id))
         return sent
 
     def _ids(self, status: str) -> list[int]:
@@ -76,7 +79,9 @@ class PayoutSender:
 
     def _prepare(self, session: Session, payout_id: int) -> str | None:
         payout = session.execute(
-            select(Payout).where(Payout.id == payout_id, Payout.status == "pending").with_for_update(skip_locked=True)
+            select(Payout)
+            .where(Payout.id == payout_id, Payout.status == "pending")
+            .with_for_update(skip_locked=True)
         ).scalar_one_or_none()
         if payout is None:
             return None
@@ -100,10 +105,16 @@ class PayoutSender:
         latest = self.w3.eth.get_block("latest")
         base_fee = int(latest.get("baseFeePerGas", 0) or 0)
         tip = 1_000_000_000
-        tx: dict[str, Any] = function.build_transaction({
-            "from": self.operator, "nonce": nonce, "gas": int(gas * 12 // 10), "chainId": self.chain_id,
-            "maxPriorityFeePerGas": tip, "maxFeePerGas": base_fee * 2 + tip,
-        })
+        tx: dict[str, Any] = function.build_transaction(
+            {
+                "from": self.operator,
+                "nonce": nonce,
+                "gas": int(gas * 12 // 10),
+                "chainId": self.chain_id,
+                "maxPriorityFeePerGas": tip,
+                "maxFeePerGas": base_fee * 2 + tip,
+            }
+        )
         signed = Account.sign_transaction(tx, self._key.reveal())
         payout.nonce = nonce
         payout.raw_tx = "0x" + bytes(signed.raw_transaction).hex()
@@ -116,14 +127,16 @@ class PayoutSender:
 
     def _broadcast(self, raw: str) -> None:
         try:
-            self.w3.eth.send_raw_transaction(raw)
+            self.w3.eth.send_raw_transaction(HexBytes(raw))
         except Exception as error:
             # Already known / already mined / nonce used: settle() finds out what happened.
             log.info("broadcast returned %s; the receipt decides", type(error).__name__)
 
     def _settle(self, session: Session, payout_id: int) -> None:
         payout = session.execute(
-            select(Payout).where(Payout.id == payout_id, Payout.status == "sent").with_for_update(skip_locked=True)
+            select(Payout)
+            .where(Payout.id == payout_id, Payout.status == "sent")
+            .with_for_update(skip_locked=True)
         ).scalar_one_or_none()
         if payout is None or payout.tx_hash is None:
             return

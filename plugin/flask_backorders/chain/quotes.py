@@ -41,20 +41,29 @@ class QuoteSigner:
             )
         )
 
-    def digest(self, order_ref: str, payer: str, token: str | None, amount: int, deadline: int,
-               hold_until: int) -> bytes:
+    def digest(
+        self, order_ref: str, payer: str, token: str | None, amount: int, deadline: int, hold_until: int
+    ) -> bytes:
         """The EIP-712 digest of a quote (equal to the contract's ``quoteDigest``)."""
         struct_hash = keccak(
             abi_encode(
                 ["bytes32", "bytes32", "address", "address", "uint256", "uint64", "uint64"],
-                [QUOTE_TYPEHASH, bytes.fromhex(order_ref[2:]), payer, token or ZERO, amount, deadline,
-                 hold_until],
+                [
+                    QUOTE_TYPEHASH,
+                    bytes.fromhex(order_ref[2:]),
+                    payer,
+                    token or ZERO,
+                    amount,
+                    deadline,
+                    hold_until,
+                ],
             )
         )
         return keccak(b"\x19\x01" + self.domain_separator + struct_hash)
 
-    def sign(self, order_ref: str, payer: str, token: str | None, amount: int, deadline: int,
-             hold_until: int) -> str:
+    def sign(
+        self, order_ref: str, payer: str, token: str | None, amount: int, deadline: int, hold_until: int
+    ) -> str:
         signed = Account.unsafe_sign_hash(
             self.digest(order_ref, payer, token, amount, deadline, hold_until), self._key.reveal()
         )
@@ -94,17 +103,23 @@ class ChainQuoter:
         self.quote_ttl = quote_ttl
         self.hold_days = hold_days
 
-    def quote(self, *, order_ref: str, payer: str, symbol: str, fiat_amount: Decimal, currency: str,
-              now: datetime) -> Quote:
+    def quote(
+        self, *, order_ref: str, payer: str, symbol: str, fiat_amount: Decimal, currency: str, now: datetime
+    ) -> Quote:
         if symbol == self.native_symbol:
             address, decimals = None, 18
             amount = to_base_units(fiat_amount, 18, self.rates.eth_price(currency))
         elif symbol in self.tokens:
             token = self.tokens[symbol]
             if token.currency != currency:
-                raise ValidationFailed(errors=[{
-                    "field": "token", "reason": f"{symbol} is pegged to {token.currency}, the price is in {currency}",
-                }])
+                raise ValidationFailed(
+                    errors=[
+                        {
+                            "field": "token",
+                            "reason": f"{symbol} is pegged to {token.currency}, the price is in {currency}",
+                        }
+                    ]
+                )
             address, decimals = token.address, token.decimals
             amount = to_base_units(fiat_amount, decimals)
         else:
@@ -112,11 +127,20 @@ class ChainQuoter:
         now = now.replace(microsecond=0)
         deadline = now + timedelta(seconds=self.quote_ttl)
         hold_until = now + timedelta(days=self.hold_days)
-        signature = self.signer.sign(order_ref, payer, address, amount, int(deadline.timestamp()),
-                                     int(hold_until.timestamp()))
-        return Quote(chain_id=self.signer.chain_id, escrow=self.signer.escrow, token_symbol=symbol,
-                     token_address=address, decimals=decimals, amount=amount, deadline=deadline,
-                     hold_until=hold_until, signature=signature)
+        signature = self.signer.sign(
+            order_ref, payer, address, amount, int(deadline.timestamp()), int(hold_until.timestamp())
+        )
+        return Quote(
+            chain_id=self.signer.chain_id,
+            escrow=self.signer.escrow,
+            token_symbol=symbol,
+            token_address=address,
+            decimals=decimals,
+            amount=amount,
+            deadline=deadline,
+            hold_until=hold_until,
+            signature=signature,
+        )
 
 
 def payment_object(escrow: Escrow, order_ref: str, payer: str, quote: Quote) -> dict[str, Any]:

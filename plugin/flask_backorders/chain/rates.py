@@ -42,8 +42,15 @@ class FixedRates:
 class ChainlinkFeed:
     """An ETH/USD AggregatorV3 feed, with staleness and sanity checks and a short cache."""
 
-    def __init__(self, w3: Web3, address: str, *, max_age: int, cache_seconds: float = 15.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        address: str,
+        *,
+        max_age: int,
+        cache_seconds: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.feed = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi("TestPriceFeed"))
         self.max_age = max_age
         self.cache_seconds = cache_seconds
@@ -54,7 +61,9 @@ class ChainlinkFeed:
 
     def eth_price(self, currency: str) -> Decimal:
         if currency != "USD":
-            raise ValidationFailed(errors=[{"field": "token", "reason": "the ETH feed quotes USD prices only"}])
+            raise ValidationFailed(
+                errors=[{"field": "token", "reason": "the ETH feed quotes USD prices only"}]
+            )
         with self._lock:
             now = self.clock()
             if self._cached and now - self._cached[0] < self.cache_seconds:

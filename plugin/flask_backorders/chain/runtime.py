@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from ..config import Settings, TokenConfig
+from ..config import Secret, Settings, TokenConfig
 from ..errors import ConfigurationError, ServiceUnavailable
 from .client import http_web3
 from .embedded import EmbeddedChain, start_embedded_chain
@@ -50,6 +50,8 @@ def build_runtime(
     embedded: EmbeddedChain | None = None,
 ) -> ChainRuntime:
     """Connect to the configured chain (or start the embedded one) and check it matches the settings."""
+    escrow_address: str | None
+    operator_key: Secret | None
     if settings.embedded:
         chain = embedded or start_embedded_chain()
         w3, chain_id = chain.w3, chain.chain_id
@@ -69,7 +71,11 @@ def build_runtime(
             raise ConfigurationError(
                 f"BACKORDERS_CHAIN_ID is {settings.chain_id} but the RPC endpoint serves chain {chain_id}."
             )
-        escrow_address, operator_key, tokens = settings.escrow_address, settings.operator_key, dict(settings.tokens)
+        escrow_address, operator_key, tokens = (
+            settings.escrow_address,
+            settings.operator_key,
+            dict(settings.tokens),
+        )
         start_block = settings.start_block
         if settings.eth_usd_feed:
             rates = ChainlinkFeed(w3, settings.eth_usd_feed, max_age=settings.rate_max_age)
@@ -83,8 +89,14 @@ def build_runtime(
     watcher = None
     if escrow is not None:
         watcher = DepositWatcher(
-            w3, escrow, session_factory, chain_id=chain_id, finality=settings.finality,
-            log_range=settings.log_range, start_block=start_block, clock=clock,
+            w3,
+            escrow,
+            session_factory,
+            chain_id=chain_id,
+            finality=settings.finality,
+            log_range=settings.log_range,
+            start_block=start_block,
+            clock=clock,
             allocation_policy=settings.allocation,
         )
         if operator_key is not None:
@@ -95,8 +107,22 @@ def build_runtime(
                     "The operator key does not belong to the escrow's operator address "
                     f"({onchain_operator}); quotes would be rejected."
                 )
-            quoter = ChainQuoter(signer, native_symbol=settings.native_symbol, tokens=tokens, rates=rates,
-                                 quote_ttl=settings.quote_ttl, hold_days=settings.hold_days)
+            quoter = ChainQuoter(
+                signer,
+                native_symbol=settings.native_symbol,
+                tokens=tokens,
+                rates=rates,
+                quote_ttl=settings.quote_ttl,
+                hold_days=settings.hold_days,
+            )
             sender = PayoutSender(w3, escrow, operator_key, session_factory, chain_id=chain_id, clock=clock)
-    return ChainRuntime(w3=w3, chain_id=chain_id, escrow=escrow, tokens=tokens, quoter=quoter,
-                        watcher=watcher, sender=sender, embedded=chain)
+    return ChainRuntime(
+        w3=w3,
+        chain_id=chain_id,
+        escrow=escrow,
+        tokens=tokens,
+        quoter=quoter,
+        watcher=watcher,
+        sender=sender,
+        embedded=chain,
+    )

@@ -22,9 +22,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from ..db import run_in_transaction
-from ..deposits import DepositLog, ReleaseLog, pending_deposits, record_deposit, record_release, unwind_deposit
+from ..deposits import (
+    DepositLog,
+    ReleaseLog,
+    pending_deposits,
+    record_deposit,
+    record_release,
+    unwind_deposit,
+)
 from ..models import ChainCursor
 from ..orders import expire_quotes
 from .escrow import Escrow
@@ -80,7 +88,7 @@ class DepositWatcher:
 
     # ------------------------------------------------------------ chain reads
 
-    def _block(self, identifier: int | str) -> BlockRef:
+    def _block(self, identifier: BlockIdentifier) -> BlockRef:
         block = self.w3.eth.get_block(identifier)
         return BlockRef(int(block["number"]), "0x" + bytes(block["hash"]).hex())
 
@@ -89,7 +97,7 @@ class DepositWatcher:
             if self.finality == 0:
                 return head
             return self._block(max(head.number - self.finality, 0))
-        final = self._block(self.finality)
+        final = self._block("finalized" if self.finality == "finalized" else "safe")
         return final if final.number <= head.number else head
 
     def _logs(self, from_block: int, to_block: int) -> list[Any]:
@@ -109,8 +117,13 @@ class DepositWatcher:
             .with_for_update()
         ).scalar_one_or_none()
         if row is None:
-            row = ChainCursor(chain_id=self.chain_id, escrow=self.escrow.address,
-                              block_number=self.start_block - 1, block_hash=None, updated_at=self.clock())
+            row = ChainCursor(
+                chain_id=self.chain_id,
+                escrow=self.escrow.address,
+                block_number=self.start_block - 1,
+                block_hash=None,
+                updated_at=self.clock(),
+            )
             session.add(row)
             session.flush()
         return row
@@ -128,7 +141,9 @@ class DepositWatcher:
             session.close()
         result = TickResult(head=head.number, final=final.number, scanned_from=cursor + 1)
         if final.number < cursor:
-            log.warning("the final block (%d) is behind the cursor (%d): a lagging node?", final.number, cursor)
+            log.warning(
+                "the final block (%d) is behind the cursor (%d): a lagging node?", final.number, cursor
+            )
         start = cursor + 1
         while start <= head.number:
             end = min(start + self.log_range - 1, head.number)
@@ -136,10 +151,14 @@ class DepositWatcher:
             self._apply(start, end, logs, final, result)
             result.scanned_to = end
             start = end + 1
-        result.expired = run_in_transaction(self.session_factory, lambda s: expire_quotes(s, now=self.clock()))
+        result.expired = run_in_transaction(
+            self.session_factory, lambda s: expire_quotes(s, now=self.clock())
+        )
         return result
 
-    def scan(self, from_block: int, to_block: int, progress: Callable[[int], None] | None = None) -> TickResult:
+    def scan(
+        self, from_block: int, to_block: int, progress: Callable[[int], None] | None = None
+    ) -> TickResult:
         """Backfill ``[from_block, to_block]`` (clamped to the head), crediting only what is final."""
         head = self._block("latest")
         final = self._final(head)
@@ -155,21 +174,38 @@ class DepositWatcher:
             start = end + 1
         return result
 
-    def _apply(self, start: int, end: int, logs: list[Any], final: BlockRef, result: TickResult,
-               *, move_cursor: bool = True) -> None:
+    def _apply(
+        self,
+        start: int,
+        end: int,
+        logs: list[Any],
+        final: BlockRef,
+        result: TickResult,
+        *,
+        move_cursor: bool = True,
+    ) -> None:
         decoded = [d for d in (self.escrow.decode_log(self.chain_id, raw) for raw in logs) if d is not None]
         decoded.sort(key=lambda d: (d.block_number, d.log_index))
 
         def work(session: Session) -> None:
             now = self.clock()
             cursor = self._lock_cursor(session) if move_cursor else None
-            seen = {(d.tx_hash, d.log_index, getattr(d, "block_hash", None))
-                    for d in decoded if isinstance(d, DepositLog)}
+            seen = {
+                (d.tx_hash, d.log_index, getattr(d, "block_hash", None))
+                for d in decoded
+                if isinstance(d, DepositLog)
+            }
             for pending in pending_deposits(session, self.chain_id, from_block=start):
-                if pending.block_number <= end and (pending.tx_hash, pending.log_index,
-                                                    pending.block_hash) not in seen:
-                    moved = any(isinstance(d, DepositLog) and d.tx_hash == pending.tx_hash
-                                and d.log_index == pending.log_index for d in decoded)
+                if (
+                    pending.block_number <= end
+                    and (pending.tx_hash, pending.log_index, pending.block_hash) not in seen
+                ):
+                    moved = any(
+                        isinstance(d, DepositLog)
+                        and d.tx_hash == pending.tx_hash
+                        and d.log_index == pending.log_index
+                        for d in decoded
+                    )
                     if not moved:
                         unwind_deposit(session, pending, now=now)
                         result.unwound += 1
@@ -213,7 +249,9 @@ class Worker:
                 step()
             except Exception:
                 # An RPC fault or a conflict: nothing was committed for the failed step; try next time.
-                log.exception("worker step %s failed; retrying next interval", getattr(step, "__name__", step))
+                log.exception(
+                    "worker step %s failed; retrying next interval", getattr(step, "__name__", step)
+                )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -1,0 +1,36 @@
+"""``python -m examples.shop [--port 5000]``: run the demo shop on the embedded default."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from examples.shop import create_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Flask-Backorders demo shop")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    base = f"http://{args.host}:{args.port}"
+    token = app.config["BACKORDERS_ADMIN_TOKEN"]
+    print(
+        f"""
+  Flask-Backorders demo shop (SQLite + in-process EVM, watcher running)
+
+  Shop:       {base}/                      every product is sold out: click one, then "Reserve"
+  Dashboard:  {base}/backorders/admin/      admin token: {token}
+  API:        {base}/backorders/openapi.json
+
+  Press Ctrl+C to stop. The demo chain lives in memory and is gone when you stop.
+""",
+        flush=True,
+    )
+    app.run(host=args.host, port=args.port, use_reloader=False, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
