@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from flask_backorders import Backorders, get_state
 from flask_backorders.extension import BackordersState
 
+from .sdn import DEFAULT_LIST, sdn_xml
 from .support import ANVIL, AnvilProcess, ChainEnv, Clock, anvil_env, embedded_env, in_ci
 
 PG_ENV = "BACKORDERS_TEST_POSTGRES_URL"
@@ -147,6 +148,7 @@ def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> I
         database_url: str | None = None,
         *,
         backorders_kwargs: dict[str, Any] | None = None,
+        load_sanctions: bool = True,
         **config: Any,
     ) -> Flask:
         env = chain if chain is not None else request.getfixturevalue("embedded")
@@ -162,6 +164,8 @@ def make_app(sqlite_url: str, clock: Clock, request: pytest.FixtureRequest) -> I
         app.config.update(config)
         Backorders(app, clock=clock, chain=env.embedded, **(backorders_kwargs or {}))
         made.append(app)
+        if load_sanctions:
+            load_sanctions_list(app, DEFAULT_LIST)
         return app
 
     yield factory
@@ -182,6 +186,15 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def state(app: Flask) -> BackordersState:
     return get_state(app)
+
+
+def load_sanctions_list(app: Flask, entries: list[tuple[str, str, str]]) -> None:
+    """Load a sanctions list the way ``flask backorders sanctions update --file`` does."""
+    from flask_backorders.compliance.sanctions import load_list, parse_sdn_advanced
+
+    state = get_state(app)
+    parsed = parse_sdn_advanced(sdn_xml(entries))
+    state.transaction(lambda s: load_list(s, parsed, source="test SDN list", now=state.now()))
 
 
 PRODUCT = {

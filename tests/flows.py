@@ -31,14 +31,18 @@ def status(client: FlaskClient, order: dict[str, Any]) -> dict[str, Any]:
 
 def settle(app: Flask, chain: ChainEnv, rounds: int = 1) -> None:
     """Let the chain finalise what happened and run the worker: mine past the confirmations, watch, send."""
-    runtime = get_state(app).require_chain()
+    state = get_state(app)
+    runtime = state.require_chain()
     assert runtime.watcher is not None and runtime.sender is not None
+    gate = state.require_compliance()
     for _ in range(rounds):
         chain.mine(3)
         runtime.watcher.tick()
+        gate.tick()
         runtime.sender.tick()
         chain.mine(3)
         runtime.watcher.tick()
+        gate.tick()
 
 
 def reserve_and_pay(

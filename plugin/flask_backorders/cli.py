@@ -161,3 +161,52 @@ def deploy_escrow(
     click.echo(f"BACKORDERS_ESCROW_ADDRESS={receipt['contractAddress']}")
     click.echo(f"BACKORDERS_START_BLOCK={receipt['blockNumber']}")
     current_app.logger.info("escrow deployed at %s", receipt["contractAddress"])
+
+
+@backorders_cli.group("sanctions", help="The local sanctions list (OFAC SDN digital-currency addresses).")
+def sanctions_group() -> None:
+    pass
+
+
+@sanctions_group.command("update", help="Load the OFAC SDN advanced XML (or its ZIP) from a file or URL.")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--url", default=None, help="Default: BACKORDERS_SANCTIONS_LIST_URL (OFAC's SDN_ADVANCED.ZIP).")
+@with_appcontext
+def sanctions_update(path: str | None, url: str | None) -> None:
+    from pathlib import Path
+
+    from .compliance.sanctions import SanctionsListError, fetch_list, load_list, parse_sdn_advanced
+
+    state = get_state()
+    if path and url:
+        raise click.UsageError("Give --file or --url, not both.")
+    source = path or url or state.settings.sanctions_list_url
+    try:
+        data = Path(path).read_bytes() if path else fetch_list(source)
+        parsed = parse_sdn_advanced(data)
+    except SanctionsListError as error:
+        raise click.ClickException(f"not loaded: {error}") from None
+    except OSError as error:
+        raise click.ClickException(f"could not read {source}: {error}") from None
+    row = state.transaction(lambda s: load_list(s, parsed, source=source, now=state.now()))
+    published = row.published.isoformat() if row.published else "unknown"
+    click.echo(
+        f"loaded {row.addresses} EVM address(es) from {source} (published {published}, "
+        f"sha256 {row.sha256[:16]}...)"
+    )
+
+
+@sanctions_group.command("status", help="Show the active list.")
+@with_appcontext
+def sanctions_status() -> None:
+    from .compliance.sanctions import active_list
+
+    state = get_state()
+    row = state.read(active_list)
+    if row is None:
+        click.echo("no sanctions list loaded: every payout waits for review (fail closed)")
+        return
+    click.echo(
+        f"{row.addresses} address(es) from {row.source}, published {row.published}, loaded "
+        f"{row.loaded_at:%Y-%m-%d %H:%M} UTC, sha256 {row.sha256}"
+    )

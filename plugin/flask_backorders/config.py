@@ -7,6 +7,7 @@ first request. Secret values are wrapped in :class:`Secret` so that no repr, log
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -49,6 +50,15 @@ DEFAULTS: dict[str, Any] = {
     "BACKORDERS_RPC_TIMEOUT": 10.0,
     "BACKORDERS_RPC_RETRIES": 5,
     "BACKORDERS_RUN_WORKER": None,  # None: run the watcher in a thread on the embedded chain only
+    "BACKORDERS_SANCTIONS_LIST_URL": "https://sanctionslistservice.ofac.treas.gov/api/download/SDN_ADVANCED.ZIP",
+    "BACKORDERS_SANCTIONS_MAX_AGE_DAYS": 7,
+    "BACKORDERS_SANCTIONS_ORACLE": None,  # None: none (embedded: the local oracle deployed with the escrow)
+    "BACKORDERS_SCREENING_API_URL": None,
+    "BACKORDERS_SCREENING_API_KEY": None,
+    "BACKORDERS_SCREENING_API_TIMEOUT": 5.0,
+    "BACKORDERS_EMBARGOED": None,  # None: DEFAULT_EMBARGOED
+    "BACKORDERS_EMBARGO_REVIEWED": None,  # None: the date the default list was last reviewed
+    "BACKORDERS_KYC_THRESHOLD": "1000.00",  # in the order's currency; None disables the check
 }
 
 
@@ -115,6 +125,15 @@ class Settings:
     rpc_timeout: float = 10.0
     rpc_retries: int = 5
     run_worker: bool = False
+    sanctions_list_url: str = ""
+    sanctions_max_age_days: int = 7
+    sanctions_oracle: str | None = None
+    screening_api_url: str | None = None
+    screening_api_key: Secret | None = None
+    screening_api_timeout: float = 5.0
+    embargoed: frozenset[str] = frozenset()
+    embargo_reviewed: str = ""
+    kyc_threshold: Decimal | None = None
 
     @property
     def embedded(self) -> bool:
@@ -297,6 +316,30 @@ def parse_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
     if poll_interval <= 0 or rpc_timeout <= 0:
         raise ConfigurationError("BACKORDERS_POLL_INTERVAL and BACKORDERS_RPC_TIMEOUT must be positive.")
 
+    from .compliance.builtin import DEFAULT_EMBARGO_REVIEWED, DEFAULT_EMBARGOED
+
+    embargoed = merged["BACKORDERS_EMBARGOED"]
+    if embargoed is None:
+        embargoed = DEFAULT_EMBARGOED
+    if isinstance(embargoed, str) or not all(
+        isinstance(code, str) and re.fullmatch(r"[A-Z]{2}(-[A-Z0-9]{1,3})?", code) for code in embargoed
+    ):
+        raise ConfigurationError(
+            "BACKORDERS_EMBARGOED must be a list of ISO 3166 codes like 'CU' or 'UA-43'."
+        )
+    threshold = merged["BACKORDERS_KYC_THRESHOLD"]
+    if isinstance(threshold, float):
+        raise ConfigurationError("BACKORDERS_KYC_THRESHOLD must be a string or Decimal, not a float.")
+    try:
+        kyc_threshold = Decimal(str(threshold)) if threshold is not None else None
+    except InvalidOperation:
+        raise ConfigurationError("BACKORDERS_KYC_THRESHOLD is not a number.") from None
+    api_url = merged["BACKORDERS_SCREENING_API_URL"]
+    if api_url is not None and urlparse(str(api_url)).scheme not in ("http", "https"):
+        raise ConfigurationError("BACKORDERS_SCREENING_API_URL must be an http(s) URL.")
+    api_key = merged["BACKORDERS_SCREENING_API_KEY"]
+    oracle = merged["BACKORDERS_SANCTIONS_ORACLE"]
+
     return Settings(
         database_url=str(database_url),
         auto_migrate=_bool(merged, "BACKORDERS_AUTO_MIGRATE", is_sqlite),
@@ -323,4 +366,15 @@ def parse_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         rpc_timeout=rpc_timeout,
         rpc_retries=_int(merged, "BACKORDERS_RPC_RETRIES"),
         run_worker=_bool(merged, "BACKORDERS_RUN_WORKER", embedded),
+        sanctions_list_url=str(merged["BACKORDERS_SANCTIONS_LIST_URL"]),
+        sanctions_max_age_days=_int(merged, "BACKORDERS_SANCTIONS_MAX_AGE_DAYS", minimum=1),
+        sanctions_oracle=_address("BACKORDERS_SANCTIONS_ORACLE", oracle) if oracle else None,
+        screening_api_url=str(api_url) if api_url else None,
+        screening_api_key=Secret(api_key.reveal() if isinstance(api_key, Secret) else str(api_key))
+        if api_key
+        else None,
+        screening_api_timeout=float(merged["BACKORDERS_SCREENING_API_TIMEOUT"]),
+        embargoed=frozenset(embargoed),
+        embargo_reviewed=str(merged["BACKORDERS_EMBARGO_REVIEWED"] or DEFAULT_EMBARGO_REVIEWED),
+        kyc_threshold=kyc_threshold,
     )

@@ -20,11 +20,14 @@ if TYPE_CHECKING:
     from .chain.embedded import EmbeddedChain
     from .chain.runtime import ChainRuntime
     from .chain.watcher import Worker
+    from .compliance import Check, CheckFunction, ComplianceGate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 AdminCallback = Callable[[Request], bool]
+AdminIdentity = Callable[[Request], str]
+CustomerVerified = Callable[[Request, str], bool]
 
 
 def utc_now() -> datetime:
@@ -40,7 +43,10 @@ class BackordersState:
     session_factory: Callable[[], Session]
     clock: Callable[[], datetime]
     authorize_admin: AdminCallback | None
+    admin_identity: AdminIdentity | None = None
+    customer_verified: CustomerVerified | None = None
     chain: ChainRuntime | None = None
+    compliance: ComplianceGate | None = None
     worker: Worker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -64,6 +70,11 @@ class BackordersState:
             self.worker.stop()
             self.worker = None
         self.engine.dispose()
+
+    def require_compliance(self) -> ComplianceGate:
+        if self.compliance is None:
+            raise RuntimeError("the compliance gate is not set up")
+        return self.compliance
 
     def require_chain(self) -> ChainRuntime:
         if self.chain is None:
@@ -96,6 +107,10 @@ class Backorders:
     :param clock: ``() -> aware datetime`` (tests inject one).
     :param chain: an already started embedded chain to use instead of starting one.
     :param start_chain: set False to run without any chain (API for products and admin only).
+    :param checks: compliance checks of the merchant's, run after the built-in ones (see also :meth:`check`).
+    :param admin_identity: ``callback(request) -> str`` naming the admin in audit records (review decisions).
+    :param customer_verified: ``callback(request, email) -> bool``: has the shop verified this buyer (KYC)?
+        Orders above ``BACKORDERS_KYC_THRESHOLD`` from unverified buyers go to compliance review.
     """
 
     def __init__(
@@ -108,8 +123,14 @@ class Backorders:
         clock: Callable[[], datetime] | None = None,
         chain: EmbeddedChain | None = None,
         start_chain: bool = True,
+        checks: list[Check] | None = None,
+        admin_identity: AdminIdentity | None = None,
+        customer_verified: CustomerVerified | None = None,
     ) -> None:
         self.authorize_admin = authorize_admin
+        self.admin_identity = admin_identity
+        self.customer_verified = customer_verified
+        self._checks: list[Check] = list(checks or ())
         self._engine = engine
         self._session_factory = session_factory
         self._clock = clock or utc_now
@@ -117,6 +138,29 @@ class Backorders:
         self._start_chain = start_chain
         if app is not None:
             self.init_app(app)
+
+    def check(
+        self,
+        name: str,
+        *,
+        stages: tuple[str, ...] = ("placement", "deposit", "fulfilment", "refund"),
+        version: str = "1",
+    ) -> Callable[[CheckFunction], CheckFunction]:
+        """Register a compliance check of your own (before ``init_app``)::
+
+        @backorders.check("age_verified", stages=("fulfilment",))
+        def age_verified(ctx: CheckContext) -> CheckResult:
+            return passed("ok") if ctx.order.customer_verified else review("verify the buyer's age")
+        """
+        from .compliance import Check, Stage
+
+        def decorator(fn: CheckFunction) -> CheckFunction:
+            self._checks.append(
+                Check(name=name, run=fn, stages=frozenset(Stage(s) for s in stages), version=version)
+            )
+            return fn
+
+        return decorator
 
     def init_app(self, app: Flask) -> None:
         """Validate settings, connect the database and chain, register the blueprint and the CLI."""
@@ -141,11 +185,23 @@ class Backorders:
             session_factory=session_factory,
             clock=self._clock,
             authorize_admin=self.authorize_admin,
+            admin_identity=self.admin_identity,
+            customer_verified=self.customer_verified,
         )
         if self._start_chain:
             from .chain.runtime import build_runtime
 
             state.chain = build_runtime(settings, session_factory, self._clock, embedded=self._chain)
+        from .compliance import ComplianceGate
+        from .compliance.setup import build_registry
+
+        oracle = settings.sanctions_oracle
+        if oracle is None and state.chain is not None and state.chain.embedded is not None:
+            oracle = state.chain.embedded.sanctions_oracle
+        registry = build_registry(settings, state.chain.w3 if state.chain else None, oracle, self._checks)
+        state.compliance = ComplianceGate(
+            registry, settings, session_factory, self._clock, allocation_policy=settings.allocation
+        )
         app.extensions["backorders"] = state
 
         from .api import make_blueprint
@@ -180,6 +236,7 @@ def worker_steps(state: BackordersState) -> list[Callable[[], object]]:
         steps.append(produce_block)
     if chain.watcher is not None:
         steps.append(chain.watcher.tick)
+    steps.append(state.require_compliance().tick)
     if chain.sender is not None:
         steps.append(chain.sender.tick)
     return steps

@@ -229,7 +229,7 @@ def _write_allocations(
     result = session.execute(
         update(Order)
         .where(Order.id.in_(ids), Order.status == OrderStatus.HELD)
-        .values(status=OrderStatus.ALLOCATED, updated_at=now)
+        .values(status=OrderStatus.ALLOCATED, updated_at=now, fulfilment_screened_at=None)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != len(ids):  # type: ignore[attr-defined]
@@ -260,7 +260,7 @@ def _write_allocations(
     allocated = set(ids)
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Order) and obj.id in allocated:
-            session.expire(obj, ["status", "updated_at"])
+            session.expire(obj, ["status", "updated_at", "fulfilment_screened_at"])
 
 
 def release_allocation(session: Session, order: Order, *, now: datetime) -> int:

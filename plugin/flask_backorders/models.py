@@ -94,6 +94,9 @@ class Order(Base):
     queue_log_index: Mapped[int | None] = mapped_column(Integer)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the compliance gate last screened the order at its deposit / before fulfilment (None: due).
+    deposit_screened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fulfilment_screened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     carrier: Mapped[str | None] = mapped_column(String(64))
     tracking: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -174,6 +177,7 @@ class Payout(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("bo_orders.id"))
     kind: Mapped[str] = mapped_column(String(16))
+    #: pending -> (compliance gate) -> sent -> confirmed; blocked (awaiting review), cancelled, failed
     status: Mapped[str] = mapped_column(String(16), index=True)
     chain_id: Mapped[int | None] = mapped_column(BigInteger)
     nonce: Mapped[int | None] = mapped_column(BigInteger)
@@ -224,3 +228,77 @@ class ChainCursor(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str | None] = mapped_column(String(66))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComplianceCheck(Base):
+    """One check's result for one order at one stage (append-only audit record)."""
+
+    __tablename__ = "bo_compliance_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("bo_orders.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    check: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(500))
+    sanctions: Mapped[bool] = mapped_column(Boolean, default=False)
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(200))
+    source_date: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComplianceDecision(Base):
+    """The gate's decision for an order at a stage, or an admin's decision on a review."""
+
+    __tablename__ = "bo_compliance_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("bo_orders.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(8))
+    decided_by: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ComplianceCase(Base):
+    """A sanctions hit: the order is frozen and the merchant must report (OFAC: within 10 business days)."""
+
+    __tablename__ = "bo_compliance_cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("bo_orders.id"), unique=True)
+    matched: Mapped[dict[str, Any]]
+    report_by: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SanctionsList(Base):
+    """A loaded sanctions list (e.g. the OFAC SDN advanced XML): where from, published when, its hash."""
+
+    __tablename__ = "bo_sanctions_lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(300))
+    published: Mapped[date | None] = mapped_column(Date)
+    sha256: Mapped[str] = mapped_column(String(64))
+    addresses: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SanctionedAddress(Base):
+    """A digital-currency address from a sanctions list (lowercase)."""
+
+    __tablename__ = "bo_sanctioned_addresses"
+    __table_args__ = (UniqueConstraint("list_id", "address", name="uq_bo_sanctioned_addresses_entry"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("bo_sanctions_lists.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    ticker: Mapped[str] = mapped_column(String(16))
+    party: Mapped[str | None] = mapped_column(String(300))
+    party_ref: Mapped[str | None] = mapped_column(String(32))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets as _random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from . import credentials
 from .config import Secret
-from .errors import CustomerCapReached, IllegalTransition, NotFound, QueueFull, ValidationFailed
-from .inventory import allocate, get_product, lock_product_for_update, release_allocation
+from .errors import CustomerCapReached, IllegalTransition, NotFound, QueueFull
+from .inventory import allocate, lock_product_for_update, release_allocation
 from .lifecycle import record_event, transition
-from .models import Order, Payout
+from .models import Order, Payout, Product
 from .quotes import Quote
 from .states import ACTIVE, FUNDED, QUEUED, OrderStatus
 
@@ -50,16 +49,45 @@ class PlacedOrder:
     secret: str
 
 
-QuoteFn = Callable[[str, Order], Quote]
-
-
 def new_order_ref() -> str:
     """A random ``bytes32`` order reference as 0x-hex."""
     return "0x" + _random.token_hex(32)
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """Lowercase, without a ``+tag``, and without dots for Gmail: one mailbox, one customer."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
+def prospective_order(request: PlaceOrder, product: Product) -> Order:
+    """An unsaved order for the placement checks (sanctions, embargo) that run before any quote."""
+    order = Order(
+        sku=product.sku,
+        quantity=request.quantity,
+        email=normalise_email(request.email),
+        payer=request.payer,
+        shipping=dict(request.shipping),
+        shipping_digest=shipping_digest(request.shipping),
+        fiat_amount=product.price_amount * request.quantity,
+        currency=product.price_currency,
+        token=request.token,
+        customer_verified=False,
+    )
+    order.product = product
+    return order
+
+
+def mark_customer_verified(session: Session, order_id: str, *, now: datetime, verified: bool = True) -> Order:
+    """Record that the shop verified the buyer's identity (KYC) for this order."""
+    order = lock_order(session, order_id)
+    order.customer_verified = verified
+    order.updated_at = now
+    record_event(session, "customer.verified" if verified else "customer.unverified", now=now, order=order)
+    return order
 
 
 def shipping_digest(shipping: dict[str, Any]) -> str:
@@ -80,6 +108,7 @@ def place_order(
     order_ref: str,
     secret_key: Secret,
     now: datetime,
+    customer_verified: bool = False,
 ) -> PlacedOrder:
     """Create an ``awaiting_deposit`` order for an already signed ``quote``.
 
@@ -138,7 +167,7 @@ def place_order(
         hold_until=quote.hold_until,
         signature=quote.signature,
         cancel_requested=False,
-        customer_verified=False,
+        customer_verified=customer_verified,
         created_at=now,
         updated_at=now,
     )
@@ -221,12 +250,11 @@ def start_refund(session: Session, order: Order, *, now: datetime, reason: str, 
     """Move a funded order to ``refund_pending``, release its units and record the void intent."""
     if order.status == S.REFUND_PENDING:
         return
-    was_allocated = order.status == S.ALLOCATED
     if _open_payout(session, order, "capture") is not None:
         raise IllegalTransition("The order is shipped and its capture is under way; it cannot be refunded.")
     transition(session, order, S.REFUND_PENDING, "refund.sent", now=now, reason=reason)
     request_payout(session, order, "void", now=now)
-    if was_allocated and release_allocation(session, order, now=now):
+    if release_allocation(session, order, now=now):
         allocate(session, lock_product_for_update(session, order.sku), now=now, policy=policy)
 
 
@@ -266,7 +294,11 @@ def ship_order(session: Session, order_id: str, *, carrier: str, tracking: str, 
 
 
 def request_payout(session: Session, order: Order, kind: str, *, now: datetime) -> Payout:
-    """Record the intent to capture or void an order's escrow (sent later by the payout sender)."""
+    """Record the intent to capture or void an order's escrow.
+
+    The intent starts ``pending``: the compliance gate must clear it (``ready``) before the payout sender
+    sends anything.
+    """
     payout = session.scalar(select(Payout).where(Payout.order_id == order.id, Payout.kind == kind))
     if payout is None:
         payout = Payout(
@@ -279,7 +311,7 @@ def request_payout(session: Session, order: Order, kind: str, *, now: datetime) 
             updated_at=now,
         )
         session.add(payout)
-    elif payout.status == "failed":
+    elif payout.status in ("failed", "cancelled"):
         payout.status, payout.error, payout.updated_at = "pending", None, now
         payout.tx_hash = payout.raw_tx = None
         payout.nonce = None
@@ -289,7 +321,9 @@ def request_payout(session: Session, order: Order, kind: str, *, now: datetime) 
 
 def _open_payout(session: Session, order: Order, kind: str) -> Payout | None:
     return session.scalar(
-        select(Payout).where(Payout.order_id == order.id, Payout.kind == kind, Payout.status != "failed")
+        select(Payout).where(
+            Payout.order_id == order.id, Payout.kind == kind, Payout.status.not_in(("failed", "cancelled"))
+        )
     )
 
 
@@ -319,13 +353,3 @@ def timeline(session: Session, order: Order) -> list[dict[str, Any]]:
         {"type": e.type, "status": e.to_status, "at": e.created_at.isoformat().replace("+00:00", "Z")}
         for e in rows
     ]
-
-
-def get_product_for_order(session: Session, sku: str) -> Any:
-    """The product an order would be placed for (404 for an unknown SKU)."""
-    return get_product(session, sku)
-
-
-def check_quantity(quantity: int, maximum: int) -> None:
-    if quantity > maximum:
-        raise ValidationFailed(errors=[{"field": "quantity", "reason": f"must be at most {maximum}"}])

@@ -14,7 +14,7 @@ from ..inventory import ProductInput, get_product, restock, set_eta, upsert_prod
 from ..models import Order
 from ..orders import get_order, refund_order, ship_order
 from ..states import OrderStatus
-from .http import RouteDoc, admin_required, documented, json_response, parse_body
+from .http import RouteDoc, admin_required, bearer_token, documented, json_response, parse_body
 from .schemas import (
     AdminOrderOut,
     AllocationOut,
@@ -23,6 +23,7 @@ from .schemas import (
     ProductOut,
     ProductPatch,
     RefundIn,
+    ReviewIn,
     RestockIn,
     RestockOut,
     ShipIn,
@@ -263,6 +264,35 @@ def refund(order_id: str) -> Response:
     return json_response(state.transaction(work))
 
 
+@documented(
+    RouteDoc(
+        "/admin/orders/<order_id>/review",
+        ["POST"],
+        "Decide a compliance review: approve or reject, with a note (recorded with who decided)",
+        "admin",
+        body=ReviewIn,
+        response=AdminOrderOut,
+    )
+)
+@admin_required
+def review(order_id: str) -> Response:
+    state = get_state()
+    body = parse_body(ReviewIn)
+    decided_by = (
+        state.admin_identity(request)
+        if state.admin_identity
+        else ("admin-token" if state.settings.admin_token is not None and bearer_token() else "admin")
+    )
+
+    def work(session: Session) -> AdminOrderOut:
+        order = state.require_compliance().decide_review(
+            session, order_id, approve=body.decision == "approve", note=body.note, decided_by=decided_by
+        )
+        return admin_order_out(state, session, order)
+
+    return json_response(state.transaction(work))
+
+
 def _check_sku(sku: str) -> None:
     if not 1 <= len(sku) <= 64 or not all(c.isalnum() or c in "._-" for c in sku):
         raise ValidationFailed(errors=[{"field": "sku", "reason": "1-64 letters, digits, '.', '_' or '-'"}])
@@ -286,6 +316,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/admin/orders/<order_id>", "show_admin_order", show_order, methods=["GET"])
     bp.add_url_rule("/admin/orders/<order_id>/ship", "ship_order", ship, methods=["POST"])
     bp.add_url_rule("/admin/orders/<order_id>/refund", "refund_order", refund, methods=["POST"])
+    bp.add_url_rule("/admin/orders/<order_id>/review", "review_order", review, methods=["POST"])
 
 
 __all__ = ["NotFound", "register"]

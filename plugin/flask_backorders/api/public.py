@@ -21,6 +21,7 @@ from ..orders import (
     get_order_for_buyer,
     new_order_ref,
     place_order,
+    prospective_order,
 )
 from .http import RouteDoc, bearer_token, documented, json_response, parse_body
 from .schemas import OrderCreated, OrderIn, OrderOut, ProductList, ProductOut
@@ -92,6 +93,18 @@ def create_order() -> Response:
             ]
         )
     quoter = state.require_chain().require_quoter()
+    request_ = PlaceOrder(
+        sku=body.sku,
+        quantity=body.quantity,
+        token=body.token,
+        email=body.email,
+        payer=body.payer,
+        shipping=body.shipping.model_dump(),
+    )
+    # Sanctions and embargo before any quote: a quote is bound to its payer and destination.
+    gate = state.require_compliance()
+    state.read(lambda s: gate.screen_placement(s, prospective_order(request_, product)))
+    verified = bool(state.customer_verified and state.customer_verified(request, body.email))
     order_id, order_ref = new_order_id(), new_order_ref()
     # Priced and signed before any lock is taken: a rate read may touch the network.
     quote = quoter.quote(
@@ -101,14 +114,6 @@ def create_order() -> Response:
         fiat_amount=product.price_amount * body.quantity,
         currency=product.price_currency,
         now=state.now(),
-    )
-    request_ = PlaceOrder(
-        sku=body.sku,
-        quantity=body.quantity,
-        token=body.token,
-        email=body.email,
-        payer=body.payer,
-        shipping=body.shipping.model_dump(),
     )
 
     def work(session: Session) -> OrderCreated:
@@ -120,6 +125,7 @@ def create_order() -> Response:
             order_ref=order_ref,
             secret_key=state.settings.secret_key,
             now=state.now(),
+            customer_verified=verified,
         )
         if key is not None:
             session.add(

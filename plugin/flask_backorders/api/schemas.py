@@ -113,6 +113,13 @@ class ShipIn(Strict):
     tracking: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
+class ReviewIn(Strict):
+    """POST /admin/orders/<id>/review."""
+
+    decision: Literal["approve", "reject"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
 class RefundIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None
 
@@ -204,6 +211,45 @@ class PayoutOut(BaseModel):
     tx_hash: str | None
 
 
+class ComplianceOut(BaseModel):
+    """What the buyer sees: a short state, nothing about why."""
+
+    state: Literal["not_checked", "clear", "under_review", "on_hold"]
+
+
+class CheckOut(BaseModel):
+    stage: str
+    check: str
+    version: str
+    outcome: str
+    reason: str
+    source: str | None
+    source_date: str | None
+    inputs_digest: str
+    at: str
+
+
+class DecisionOut(BaseModel):
+    stage: str
+    outcome: str
+    decided_by: str
+    note: str | None
+    at: str
+
+
+class CaseOut(BaseModel):
+    matched: dict[str, Any]
+    report_by: date
+    status: str
+    opened_at: str
+
+
+class AdminComplianceOut(ComplianceOut):
+    results: list[CheckOut]
+    decisions: list[DecisionOut]
+    case: CaseOut | None
+
+
 class OrderOut(BaseModel):
     id: str
     status: str
@@ -217,7 +263,7 @@ class OrderOut(BaseModel):
     deposit: DepositOut | None
     payment: PaymentOut | None
     payouts: list[PayoutOut]
-    compliance: dict[str, Any]
+    compliance: ComplianceOut
     shipment: dict[str, str | None] | None
     timeline: list[TimelineEntry]
     created_at: str
@@ -230,6 +276,8 @@ class OrderCreated(OrderOut):
 
 
 class AdminOrderOut(OrderOut):
+    compliance: AdminComplianceOut
+    customer_verified: bool
     email: str
     payer: str
     shipping: dict[str, Any]

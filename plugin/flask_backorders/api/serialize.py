@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ..chain.quotes import payment_object
 from ..extension import BackordersState
 from ..inventory import queue_depth, queue_position
-from ..models import Order, Payout, Product
+from ..models import ComplianceCase, ComplianceCheck, ComplianceDecision, Order, Payout, Product
 from ..orders import timeline
 from ..quotes import Quote
 from ..states import OrderStatus
@@ -121,10 +121,71 @@ def order_fields(state: BackordersState, session: Session, order: Order) -> dict
             for p in payouts
             if p.kind in ("capture", "void")
         ],
-        "compliance": {"state": "not_checked"},
+        "compliance": {"state": compliance_state(session, order)},
         "shipment": {"carrier": order.carrier, "tracking": order.tracking} if order.carrier else None,
         "timeline": [TimelineEntry.model_validate(t) for t in timeline(session, order)],
         "created_at": iso(order.created_at),
+    }
+
+
+def compliance_state(session: Session, order: Order) -> str:
+    status = OrderStatus(order.status)
+    if status == OrderStatus.FROZEN:
+        return "on_hold"
+    if status == OrderStatus.COMPLIANCE_REVIEW:
+        return "under_review"
+    decided = session.scalars(
+        select(ComplianceDecision.outcome)
+        .where(ComplianceDecision.order_id == order.id)
+        .order_by(ComplianceDecision.id.desc())
+    ).first()
+    return "not_checked" if decided is None else "clear"
+
+
+def admin_compliance(session: Session, order: Order) -> dict[str, object]:
+    checks = session.scalars(
+        select(ComplianceCheck).where(ComplianceCheck.order_id == order.id).order_by(ComplianceCheck.id)
+    ).all()
+    decisions = session.scalars(
+        select(ComplianceDecision)
+        .where(ComplianceDecision.order_id == order.id)
+        .order_by(ComplianceDecision.id)
+    ).all()
+    case = session.scalars(select(ComplianceCase).where(ComplianceCase.order_id == order.id)).first()
+    return {
+        "state": compliance_state(session, order),
+        "results": [
+            {
+                "stage": c.stage,
+                "check": c.check,
+                "version": c.version,
+                "outcome": c.outcome,
+                "reason": c.reason,
+                "source": c.source,
+                "source_date": c.source_date,
+                "inputs_digest": c.inputs_digest,
+                "at": iso(c.created_at),
+            }
+            for c in checks
+        ],
+        "decisions": [
+            {
+                "stage": d.stage,
+                "outcome": d.outcome,
+                "decided_by": d.decided_by,
+                "note": d.note,
+                "at": iso(d.created_at),
+            }
+            for d in decisions
+        ],
+        "case": {
+            "matched": case.matched,
+            "report_by": case.report_by,
+            "status": case.status,
+            "opened_at": iso(case.created_at),
+        }
+        if case
+        else None,
     }
 
 
@@ -140,5 +201,7 @@ def admin_order_out(state: BackordersState, session: Session, order: Order) -> A
             "payer": order.payer,
             "shipping": order.shipping,
             "order_ref": order.order_ref,
+            "compliance": admin_compliance(session, order),
+            "customer_verified": order.customer_verified,
         }
     )

@@ -1,6 +1,6 @@
 """The operator's transaction sender: turns capture/void intents into transactions, crash-safely.
 
-For each pending intent: simulate (a revert fails the intent with the decoded reason, nothing is sent),
+Only intents the compliance gate cleared (``ready``) are sent. For each: simulate (a revert fails the intent with the decoded reason, nothing is sent),
 sign with the next nonce, store the signed bytes and hash, commit, and only then broadcast. After a crash the
 stored transaction is broadcast again byte for byte (same hash: the node treats it as a duplicate), and the
 contract pays each order at most once, so a re-send can never pay twice. The order becomes ``fulfilled`` or
@@ -45,7 +45,6 @@ class PayoutSender:
         *,
         chain_id: int,
         clock: Callable[[], datetime],
-        gate: Callable[[Session, Order, str], bool] | None = None,
     ) -> None:
         self.w3 = w3
         self.escrow = escrow
@@ -54,12 +53,14 @@ class PayoutSender:
         self.session_factory = session_factory
         self.chain_id = chain_id
         self.clock = clock
-        self.gate = gate
 
     def tick(self) -> int:
-        """Sign and send every pending intent, re-send or settle sent ones. Returns how many were sent."""
+        """Sign and send every intent the compliance gate cleared, re-send or settle sent ones.
+
+        Returns how many were sent.
+        """
         sent = 0
-        for payout_id in self._ids("pending"):
+        for payout_id in self._ids("ready"):
             raw = run_in_transaction(
                 self.session_factory, functools.partial(self._prepare, payout_id=payout_id)
             )
@@ -80,15 +81,13 @@ class PayoutSender:
     def _prepare(self, session: Session, payout_id: int) -> str | None:
         payout = session.execute(
             select(Payout)
-            .where(Payout.id == payout_id, Payout.status == "pending")
+            .where(Payout.id == payout_id, Payout.status == "ready")
             .with_for_update(skip_locked=True)
         ).scalar_one_or_none()
         if payout is None:
             return None
         order = session.get(Order, payout.order_id)
         assert order is not None
-        if self.gate is not None and not self.gate(session, order, payout.kind):
-            return None
         function = getattr(self.escrow.contract.functions, FUNCTIONS[payout.kind])(HexBytes(order.order_ref))
         now = self.clock()
         try:
@@ -151,7 +150,7 @@ class PayoutSender:
                 return  # paid by another transaction; the watcher records it
             if payout.nonce is not None and self.w3.eth.get_transaction_count(self.operator) > payout.nonce:
                 # The nonce went to another transaction: sign this one again with a fresh nonce.
-                payout.status, payout.updated_at = "pending", now
+                payout.status, payout.updated_at = "ready", now
                 return
             if payout.raw_tx:
                 self._broadcast(payout.raw_tx)
