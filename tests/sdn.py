@@ -15,7 +15,8 @@ def sdn_xml(entries: list[tuple[str, str, str]], published: date = date(2026, 11
     """``entries``: (party name, ticker, address). Unrelated features are mixed in, as in the real file."""
     feature_types = (
         "".join(
-            f'<FeatureType ID="{fid}" FeatureTypeGroupID="1">Digital Currency Address - {ticker}</FeatureType>'
+            f'<FeatureType ID="{fid}" FeatureTypeGroupID="1">'
+            f"Digital Currency Address - {ticker}</FeatureType>"
             for ticker, fid in FEATURE_TYPES.items()
         )
         + '<FeatureType ID="8" FeatureTypeGroupID="2">Birthdate</FeatureType>'
@@ -30,7 +31,9 @@ def sdn_xml(entries: list[tuple[str, str, str]], published: date = date(2026, 11
         <Identity ID="{ref + 100000}" FixedRef="{ref}" Primary="true" False="false">
           <Alias FixedRef="{ref}" AliasTypeID="1403" Primary="true" LowQuality="false">
             <DocumentedName ID="{ref + 200000}" FixedRef="{ref}" DocNameStatusID="1">
-              <DocumentedNamePart><NamePartValue NamePartGroupID="1" ScriptID="215">{escape(name)}</NamePartValue></DocumentedNamePart>
+              <DocumentedNamePart>
+                <NamePartValue NamePartGroupID="1" ScriptID="215">{escape(name)}</NamePartValue>
+              </DocumentedNamePart>
             </DocumentedName>
           </Alias>
         </Identity>

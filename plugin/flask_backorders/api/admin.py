@@ -23,9 +23,9 @@ from .schemas import (
     ProductOut,
     ProductPatch,
     RefundIn,
-    ReviewIn,
     RestockIn,
     RestockOut,
+    ReviewIn,
     ShipIn,
 )
 from .serialize import admin_order_out, product_out

@@ -1,10 +1,11 @@
 """The operator's transaction sender: turns capture/void intents into transactions, crash-safely.
 
-Only intents the compliance gate cleared (``ready``) are sent. For each: simulate (a revert fails the intent with the decoded reason, nothing is sent),
-sign with the next nonce, store the signed bytes and hash, commit, and only then broadcast. After a crash the
-stored transaction is broadcast again byte for byte (same hash: the node treats it as a duplicate), and the
-contract pays each order at most once, so a re-send can never pay twice. The order becomes ``fulfilled`` or
-``refunded`` when the watcher sees the ``Captured``/``Voided`` log in a final block, not before.
+Only intents the compliance gate cleared (``ready``) are sent. For each: simulate (a revert fails the intent
+with the decoded reason, nothing is sent), sign with the next nonce, store the signed bytes and hash, commit,
+and only then broadcast. After a crash the stored transaction is broadcast again byte for byte (same hash:
+the node treats it as a duplicate), and the contract pays each order at most once, so a re-send can never
+pay twice. The order becomes ``fulfilled`` or ``refunded`` when the watcher sees the ``Captured``/``Voided``
+log in a final block, not before.
 """
 
 from __future__ import annotations

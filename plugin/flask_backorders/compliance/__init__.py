@@ -5,12 +5,24 @@ Merchants add checks with :meth:`Backorders.check` (a decorator) or ``Backorders
 
 from __future__ import annotations
 
-from .checks import Check, CheckContext, CheckRegistry, CheckResult, Outcome, Stage, failed, passed, review
+from .checks import (
+    Check,
+    CheckContext,
+    CheckFunction,
+    CheckRegistry,
+    CheckResult,
+    Outcome,
+    Stage,
+    failed,
+    passed,
+    review,
+)
 from .gate import ComplianceGate, GateResult
 
 __all__ = [
     "Check",
     "CheckContext",
+    "CheckFunction",
     "CheckRegistry",
     "CheckResult",
     "ComplianceGate",

@@ -34,7 +34,7 @@ ALL_STAGES = frozenset(Stage)
 
 
 class Outcome(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
     FAIL = "fail"
     REVIEW = "review"
 
@@ -109,7 +109,7 @@ class CheckRegistry:
     def register(
         self, name: str, *, stages: Iterable[Stage | str] = ALL_STAGES, version: str = "1"
     ) -> Callable[[CheckFunction], CheckFunction]:
-        """Decorator: ``@registry.register("kyc_age", stages=["fulfilment"])`` on ``fn(ctx) -> CheckResult``."""
+        """Decorator: ``@registry.register("kyc_age", stages=["fulfilment"])`` on ``fn(ctx) -> result``."""
 
         def decorator(fn: CheckFunction) -> CheckFunction:
             self.add(Check(name=name, run=fn, stages=frozenset(Stage(s) for s in stages), version=version))

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from urllib3.util.retry import Retry
 from web3 import Web3
@@ -114,13 +114,15 @@ def parse_sdn_advanced(data: bytes) -> ParsedList:
         ref = party.get("FixedRef")
         name = _party_name(party)
         for feature in _descendants(party, "Feature"):
-            ticker = tickers.get(feature.get("FeatureTypeID", ""))
-            if ticker is None:
+            listed_as = tickers.get(feature.get("FeatureTypeID", ""))
+            if listed_as is None:
                 continue
             for detail in _descendants(feature, "VersionDetail"):
                 address = (detail.text or "").strip().lower()
                 if _is_evm_address(address) and address not in found:
-                    found[address] = ListedAddress(address=address, ticker=ticker, party=name, party_ref=ref)
+                    found[address] = ListedAddress(
+                        address=address, ticker=listed_as, party=name, party_ref=ref
+                    )
     return ParsedList(published=published, addresses=list(found.values()), sha256=digest)
 
 
@@ -156,7 +158,7 @@ def load_list(session: Session, parsed: ParsedList, *, source: str, now: datetim
     session.flush()
     if parsed.addresses:
         session.execute(
-            SanctionedAddress.__table__.insert(),
+            insert(SanctionedAddress),
             [
                 {
                     "list_id": row.id,
