@@ -120,7 +120,7 @@ def test_sqlite_threads_never_oversell_or_lose_orders(sqlite_url: str, policy: s
     placed, counts = _run(sqlite_url, policy, lambda: ThreadPoolExecutor(max_workers=PLACERS + 2), stop)
     books = _check_books(sqlite_url, placed, policy)
     print(policy, books, counts)
-    assert books["orders"] >= CAP and counts["restocked"] > 0 and counts["cancelled"] > 0
+    assert books["orders"] >= CAP // 3 and counts["restocked"] > 0 and counts["cancelled"] > 0
 
 
 @pytest.mark.parametrize("policy", ["fill", "strict"])
@@ -137,4 +137,4 @@ def test_postgres_processes_never_oversell_or_lose_orders(postgres_url: str, pol
         )
     books = _check_books(postgres_url, placed, policy)
     print(policy, books, counts)
-    assert books["orders"] >= CAP and counts["restocked"] > 0 and counts["cancelled"] > 0
+    assert books["orders"] >= CAP // 3 and counts["restocked"] > 0 and counts["cancelled"] > 0

@@ -210,3 +210,89 @@ def sanctions_status() -> None:
         f"{row.addresses} address(es) from {row.source}, published {row.published}, loaded "
         f"{row.loaded_at:%Y-%m-%d %H:%M} UTC, sha256 {row.sha256}"
     )
+
+
+@backorders_cli.command("deliver", help="Deliver webhooks only (run beside `watch` to scale delivery out).")
+@click.option("--once", is_flag=True, help="Deliver what is due and exit.")
+@with_appcontext
+def deliver(once: bool) -> None:
+    state = get_state()
+    deliverer = state.deliverer
+    assert deliverer is not None
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while True:
+        sent = deliverer.tick()
+        if once or stop["now"]:
+            click.echo(f"{sent} delivery attempt(s)") if once else None
+            return
+        deadline = time.monotonic() + (0.2 if sent else state.settings.poll_interval)
+        while not stop["now"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@backorders_cli.command("report", help="The demand report: per product and day, and what to reorder.")
+@click.option("--sku", default=None)
+@click.option("--days", type=click.IntRange(1, 366), default=14, show_default=True)
+@click.option(
+    "--lead-time-days",
+    type=click.IntRange(0, 3650),
+    default=None,
+    help="Supplier lead time (default BACKORDERS_REORDER_LEAD_DAYS).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@with_appcontext
+def report(sku: str | None, days: int, lead_time_days: int | None, fmt: str) -> None:
+    import csv
+    import io
+    import json
+    from datetime import timedelta
+
+    from .reports import CSV_COLUMNS, demand_report, report_rows
+
+    state = get_state()
+    end = state.now().date()
+    start = end - timedelta(days=days - 1)
+    lead = state.settings.reorder_lead_days if lead_time_days is None else lead_time_days
+    reports = state.read(lambda s: demand_report(s, start=start, end=end, lead_time_days=lead, sku=sku))
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "products": [r.as_dict() for r in reports],
+                },
+                indent=2,
+            )
+        )
+        return
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(report_rows(reports))
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    for r in reports:
+        click.echo(
+            f"\n{r.sku} - {r.name}: {r.units_queued_now} unit(s) queued, {r.daily_rate:.2f} new/day, "
+            f"reorder {r.suggested_reorder} (lead time {r.lead_time_days} d)"
+        )
+        click.echo(
+            f"  {'day':<10} {'new':>4} {'units':>5} {'cancel':>6} {'queued':>6} {'held':>12} "
+            f"{'alloc':>5} {'wait d':>6}"
+        )
+        for d in r.days:
+            wait = f"{d.avg_wait_days:.1f}" if d.avg_wait_days is not None else "-"
+            click.echo(
+                f"  {d.day.isoformat():<10} {d.new_reservations:>4} {d.new_units:>5} {d.cancellations:>6} "
+                f"{d.units_queued:>6} {d.deposits_held:>12} {d.allocated_units:>5} {wait:>6}"
+            )

@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "BACKORDERS_EMBARGOED": None,  # None: DEFAULT_EMBARGOED
     "BACKORDERS_EMBARGO_REVIEWED": None,  # None: the date the default list was last reviewed
     "BACKORDERS_KYC_THRESHOLD": "1000.00",  # in the order's currency; None disables the check
+    "BACKORDERS_PUBLIC_URL": None,  # e.g. "https://shop.example": makes links in notices absolute
+    "BACKORDERS_WEBHOOK_TIMEOUT": 10.0,
+    "BACKORDERS_WEBHOOK_RETRY_HOURS": 72,
+    "BACKORDERS_REORDER_LEAD_DAYS": 30,
 }
 
 
@@ -134,6 +138,15 @@ class Settings:
     embargoed: frozenset[str] = frozenset()
     embargo_reviewed: str = ""
     kyc_threshold: Decimal | None = None
+    public_url: str = ""
+    webhook_timeout: float = 10.0
+    webhook_retry_hours: int = 72
+    reorder_lead_days: int = 30
+
+    @property
+    def link_base(self) -> str:
+        """Where links in notices point: the public URL (if any) plus the blueprint prefix."""
+        return self.public_url + self.url_prefix
 
     @property
     def embedded(self) -> bool:
@@ -377,4 +390,17 @@ def parse_settings(config: Mapping[str, Any], instance_path: str) -> Settings:
         embargoed=frozenset(embargoed),
         embargo_reviewed=str(merged["BACKORDERS_EMBARGO_REVIEWED"] or DEFAULT_EMBARGO_REVIEWED),
         kyc_threshold=kyc_threshold,
+        public_url=_public_url(merged["BACKORDERS_PUBLIC_URL"]),
+        webhook_timeout=float(merged["BACKORDERS_WEBHOOK_TIMEOUT"]),
+        webhook_retry_hours=_int(merged, "BACKORDERS_WEBHOOK_RETRY_HOURS", minimum=1),
+        reorder_lead_days=_int(merged, "BACKORDERS_REORDER_LEAD_DAYS", minimum=0),
     )
+
+
+def _public_url(value: Any) -> str:
+    if not value:
+        return ""
+    text = str(value).rstrip("/")
+    if urlparse(text).scheme not in ("http", "https"):
+        raise ConfigurationError("BACKORDERS_PUBLIC_URL must be an http(s) URL like https://shop.example.")
+    return text

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .chain.runtime import ChainRuntime
     from .chain.watcher import Worker
     from .compliance import Check, CheckFunction, ComplianceGate
+    from .webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class BackordersState:
     customer_verified: CustomerVerified | None = None
     chain: ChainRuntime | None = None
     compliance: ComplianceGate | None = None
+    deliverer: WebhookDeliverer | None = None
     worker: Worker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -202,6 +204,14 @@ class Backorders:
         state.compliance = ComplianceGate(
             registry, settings, session_factory, self._clock, allocation_policy=settings.allocation
         )
+        from .webhooks import WebhookDeliverer
+
+        state.deliverer = WebhookDeliverer(
+            session_factory,
+            self._clock,
+            timeout=settings.webhook_timeout,
+            retry_hours=settings.webhook_retry_hours,
+        )
         app.extensions["backorders"] = state
 
         from .api import make_blueprint
@@ -224,7 +234,8 @@ class Backorders:
 
 
 def worker_steps(state: BackordersState) -> list[Callable[[], object]]:
-    """One worker round: produce a block on the embedded chain, watch, send payouts."""
+    """One worker round: produce a block on the embedded chain, watch, screen, send payouts, tell buyers
+    about lapsed ETAs, deliver webhooks."""
     chain = state.require_chain()
     steps: list[Callable[[], object]] = []
     if chain.embedded is not None:
@@ -239,7 +250,17 @@ def worker_steps(state: BackordersState) -> list[Callable[[], object]]:
     steps.append(state.require_compliance().tick)
     if chain.sender is not None:
         steps.append(chain.sender.tick)
+    steps.append(lambda: lapse_overdue_etas(state))
+    if state.deliverer is not None:
+        steps.append(state.deliverer.tick)
     return steps
+
+
+def lapse_overdue_etas(state: BackordersState) -> int:
+    """Worker step: products whose ETA passed without a restock send delay notices (once)."""
+    from .notices import lapse_overdue_etas as lapse
+
+    return state.transaction(lambda s: lapse(s, now=state.now(), link_base=state.settings.link_base))
 
 
 def start_worker(state: BackordersState) -> Worker:

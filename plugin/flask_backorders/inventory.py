@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from . import signals
 from .errors import NotFound, ValidationFailed
-from .lifecycle import record_event
+from .lifecycle import order_snapshot, queue_signal, record_event
 from .models import Allocation, Event, Order, Product, Restock
+from .outbox import active_endpoints, publish_many, subscribed
 from .states import QUEUED, OrderStatus
 
 BATCH = 2000
@@ -73,7 +74,9 @@ def get_product(session: Session, sku: str) -> Product:
     return product
 
 
-def upsert_product(session: Session, sku: str, data: ProductInput, *, now: datetime) -> tuple[Product, bool]:
+def upsert_product(
+    session: Session, sku: str, data: ProductInput, *, now: datetime, link_base: str = "/backorders"
+) -> tuple[Product, bool]:
     """Create or replace a product; returns ``(product, created)``. A changed ETA records ``eta.changed``."""
     _check_eta(data.restock_eta_earliest, data.restock_eta_latest)
     product = session.execute(
@@ -96,12 +99,18 @@ def upsert_product(session: Session, sku: str, data: ProductInput, *, now: datet
     session.flush()
     record_event(session, "product.created" if created else "product.updated", now=now, sku=sku)
     if not created and old_eta != (data.restock_eta_earliest, data.restock_eta_latest):
-        _announce_eta(session, product, old_eta, now=now)
+        _announce_eta(session, product, old_eta, now=now, link_base=link_base)
     return product, created
 
 
 def set_eta(
-    session: Session, sku: str, earliest: date | None, latest: date | None, *, now: datetime
+    session: Session,
+    sku: str,
+    earliest: date | None,
+    latest: date | None,
+    *,
+    now: datetime,
+    link_base: str = "/backorders",
 ) -> Product:
     """Change a product's restock ETA and tell every open order about it."""
     _check_eta(earliest, latest)
@@ -110,7 +119,7 @@ def set_eta(
     product.restock_eta_earliest, product.restock_eta_latest = earliest, latest
     product.updated_at = now
     if old != (earliest, latest):
-        _announce_eta(session, product, old, now=now)
+        _announce_eta(session, product, old, now=now, link_base=link_base)
     return product
 
 
@@ -122,21 +131,23 @@ def _check_eta(earliest: date | None, latest: date | None) -> None:
 
 
 def _announce_eta(
-    session: Session, product: Product, old: tuple[date | None, date | None], *, now: datetime
+    session: Session, product: Product, old: tuple[date | None, date | None], *, now: datetime, link_base: str
 ) -> None:
-    data: dict[str, Any] = {
-        "previous": {"earliest": _iso(old[0]), "latest": _iso(old[1])},
-        "restock_eta": {
+    from .notices import announce_eta
+
+    product.eta_lapsed_at = None
+    record_event(
+        session,
+        "product.eta_changed",
+        now=now,
+        sku=product.sku,
+        previous={"earliest": _iso(old[0]), "latest": _iso(old[1])},
+        restock_eta={
             "earliest": _iso(product.restock_eta_earliest),
             "latest": _iso(product.restock_eta_latest),
         },
-    }
-    record_event(session, "product.eta_changed", now=now, sku=product.sku, **data)
-    open_orders = session.scalars(
-        select(Order).where(Order.sku == product.sku, Order.status.in_(QUEUED | {OrderStatus.ALLOCATED}))
     )
-    for order in open_orders:
-        record_event(session, "eta.changed", now=now, order=order, **data)
+    announce_eta(session, product, old, now=now, link_base=link_base)
 
 
 def _iso(value: date | None) -> str | None:
@@ -261,6 +272,26 @@ def _write_allocations(
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Order) and obj.id in allocated:
             session.expire(obj, ["status", "updated_at", "fulfilment_screened_at"])
+    _announce_allocations(session, chosen, now=now, restock_id=restock_id)
+
+
+def _announce_allocations(
+    session: Session, chosen: list[tuple[str, int]], *, now: datetime, restock_id: int | None
+) -> None:
+    """Webhooks and signals for bulk allocations, built only when someone listens."""
+    endpoints = [e for e in active_endpoints(session) if subscribed([e], "order.allocated")]
+    if not endpoints and not signals.order_allocated.receivers:
+        return
+    orders = session.scalars(
+        select(Order)
+        .where(Order.id.in_([oid for oid, _ in chosen]))
+        .execution_options(populate_existing=True)
+    ).all()
+    items = [(order_snapshot(o), {"quantity": o.quantity, "restock_id": restock_id}) for o in orders]
+    publish_many(session, "order.allocated", items, now=now, endpoints=endpoints)
+    if signals.order_allocated.receivers:
+        for snapshot, data in items:
+            queue_signal(session, "order.allocated", snapshot, data)
 
 
 def release_allocation(session: Session, order: Order, *, now: datetime) -> int:

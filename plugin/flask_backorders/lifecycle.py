@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import signals
 from .models import Event, Order
+from .outbox import publish
 from .states import OrderStatus, check_transition
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,17 @@ def record_event(
         created_at=now,
     )
     session.add(row)
-    if order is not None and type_ in signals.BY_EVENT:
-        session.info.setdefault(_PENDING, []).append((type_, order_snapshot(order), data))
+    if type_ in signals.BY_EVENT:
+        snapshot = order_snapshot(order) if order is not None else None
+        publish(session, type_, now=now, order=snapshot, data=data)
+        if snapshot is not None and signals.BY_EVENT[type_].receivers:
+            session.info.setdefault(_PENDING, []).append((type_, snapshot, data))
     return row
+
+
+def queue_signal(session: Session, type_: str, snapshot: dict[str, Any], data: dict[str, Any]) -> None:
+    """Send ``type_``'s signal after the session's transaction commits (for bulk writers)."""
+    session.info.setdefault(_PENDING, []).append((type_, snapshot, data))
 
 
 def transition(
@@ -67,19 +76,35 @@ def transition(
 
 
 def order_snapshot(order: Order) -> dict[str, Any]:
-    """A plain-data view of an order for signal receivers (no secrets)."""
+    """A plain-data view of an order for signal receivers and webhooks (never the buyer secret)."""
+    product = order.product
     return {
         "id": order.id,
         "sku": order.sku,
+        "product_name": product.name if product is not None else None,
         "quantity": order.quantity,
         "status": OrderStatus(order.status).value,
         "email": order.email,
         "payer": order.payer,
+        "shipping": order.shipping,
         "token": order.token,
         "amount": str(order.amount),
         "fiat_amount": str(order.fiat_amount),
         "currency": order.currency,
         "order_ref": order.order_ref,
+        "chain_id": order.chain_id,
+        "restock_eta": {
+            "earliest": product.restock_eta_earliest.isoformat()
+            if product and product.restock_eta_earliest
+            else None,
+            "latest": product.restock_eta_latest.isoformat()
+            if product and product.restock_eta_latest
+            else None,
+        },
+        "carrier": order.carrier,
+        "tracking": order.tracking,
+        "created_at": order.created_at.isoformat().replace("+00:00", "Z") if order.created_at else None,
+        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z") if order.updated_at else None,
     }
 
 

@@ -55,6 +55,8 @@ class Product(Base):
     queue_cap: Mapped[int | None] = mapped_column(Integer)
     per_customer_cap: Mapped[int | None] = mapped_column(Integer)
     stock_on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    #: Set when the latest ETA passed without a restock (a delay notice went out); cleared by a new ETA.
+    eta_lapsed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -302,3 +304,80 @@ class SanctionedAddress(Base):
     ticker: Mapped[str] = mapped_column(String(16))
     party: Mapped[str | None] = mapped_column(String(300))
     party_ref: Mapped[str | None] = mapped_column(String(32))
+
+
+class WebhookEndpoint(Base):
+    """A merchant's webhook receiver: URL, signing secret, the event types it wants (``*`` for all)."""
+
+    __tablename__ = "bo_webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    event_types: Mapped[list[str]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(Base):
+    """An event to announce, written in the same transaction as the change it announces."""
+
+    __tablename__ = "bo_outbox_events"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: a stable id across retries, the state of delivering it."""
+
+    __tablename__ = "bo_webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id", name="uq_bo_webhook_deliveries_event_endpoint"),
+        Index("ix_bo_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("bo_outbox_events.id"), index=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("bo_webhook_endpoints.id"), index=True)
+    #: pending -> delivering (leased) -> succeeded | pending (retry) | failed (4xx) | dead (gave up)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """The delivery log: every attempt with its status code (or error) and duration."""
+
+    __tablename__ = "bo_webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("bo_webhook_deliveries.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DelayNotice(Base):
+    """A delay notice sent for an order (its one-click cancel link is good once)."""
+
+    __tablename__ = "bo_delay_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("bo_orders.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    new_eta: Mapped[date | None] = mapped_column(Date)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

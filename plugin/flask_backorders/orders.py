@@ -353,3 +353,30 @@ def timeline(session: Session, order: Order) -> list[dict[str, Any]]:
         {"type": e.type, "status": e.to_status, "at": e.created_at.isoformat().replace("+00:00", "Z")}
         for e in rows
     ]
+
+
+def cancel_via_notice(
+    session: Session, order_id: str, notice_id: int, token: str, *, now: datetime, policy: str = "fill"
+) -> tuple[Order, str]:
+    """The buyer's one-click cancel-and-refund from a delay notice.
+
+    Returns the order and ``"cancelled"`` (this click did it), ``"already"`` (the link was used, or the order
+    is already cancelled or refunding) or ``"too_late"`` (shipped, frozen or otherwise final).
+    """
+    from .notices import find_notice
+
+    notice = find_notice(session, order_id, notice_id, token)
+    if notice is None:
+        raise NotFound("No such order.")
+    order = get_order(session, order_id)
+    if notice.used_at is not None:
+        return order, "already"
+    notice.used_at = now
+    status = S(order.status)
+    if status in (S.CANCELLED, S.REFUND_PENDING, S.REFUNDED, S.EXPIRED) or order.cancel_requested:
+        return order, "already"
+    try:
+        order = cancel_order(session, order_id, now=now, reason="delay notice", policy=policy)
+    except IllegalTransition:
+        return order, "too_late"
+    return order, "cancelled"

@@ -35,8 +35,13 @@ refund_sent = _signals.signal("refund-sent")
 order_refunded = _signals.signal("order-refunded")
 #: The payer reclaimed the deposit on chain after the hold expiry.
 order_reclaimed = _signals.signal("order-reclaimed")
-#: A product's restock ETA changed; sent once per open order of the product.
+#: A product's restock ETA changed or passed; sent once per open order of the product, with the new
+#: date (or none: unknown) and ``cancel_url``, the buyer's one-click cancel-and-refund link.
 eta_changed = _signals.signal("eta-changed")
+#: A compliance check asked for a human decision; the order waits in ``compliance_review``.
+compliance_review_needed = _signals.signal("compliance-review-needed")
+#: A sanctions hit froze the order: no capture, no void; a case record asks the merchant to report.
+order_frozen = _signals.signal("order-frozen")
 
 #: Event type -> signal. Event types without a signal are recorded but not announced in-process.
 BY_EVENT = {
@@ -53,4 +58,6 @@ BY_EVENT = {
     "order.refunded": order_refunded,
     "order.reclaimed": order_reclaimed,
     "eta.changed": eta_changed,
+    "compliance.review_needed": compliance_review_needed,
+    "order.frozen": order_frozen,
 }

@@ -63,7 +63,9 @@ def put_product(sku: str) -> Response:
     _check_tokens(body.tokens)
 
     def work(session: Session) -> tuple[ProductOut, bool]:
-        product, created = upsert_product(session, sku, _product_input(body), now=state.now())
+        product, created = upsert_product(
+            session, sku, _product_input(body), now=state.now(), link_base=state.settings.link_base
+        )
         return product_out(session, product), created
 
     out, created = state.transaction(work)
@@ -93,7 +95,12 @@ def patch_product(sku: str) -> Response:
         if given == {"restock_eta"}:
             eta = body.restock_eta
             product = set_eta(
-                session, sku, eta.earliest if eta else None, eta.latest if eta else None, now=state.now()
+                session,
+                sku,
+                eta.earliest if eta else None,
+                eta.latest if eta else None,
+                now=state.now(),
+                link_base=state.settings.link_base,
             )
             return product_out(session, product)
         current = ProductIn(
@@ -108,7 +115,9 @@ def patch_product(sku: str) -> Response:
             if "per_customer_cap" in given
             else product.per_customer_cap,
         )
-        product, _ = upsert_product(session, sku, _product_input(current), now=state.now())
+        product, _ = upsert_product(
+            session, sku, _product_input(current), now=state.now(), link_base=state.settings.link_base
+        )
         return product_out(session, product)
 
     return json_response(state.transaction(work))
