@@ -78,3 +78,56 @@ class ScreeningApi:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+class WebhookReceiver:
+    """A webhook receiver that logs every POST and answers from a script (then 200)."""
+
+    def __init__(self, script: list[int] | None = None, delay: float = 0.0) -> None:
+        self.script = list(script or [])
+        self.delay = delay
+        self.received: list[dict[str, Any]] = []
+        self.arrived = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.arrived += 1
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with receiver._lock:
+                    status = receiver.script.pop(0) if receiver.script else 200
+                    receiver.received.append(
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers.items()),
+                            "body": body,
+                            "status": status,
+                        }
+                    )
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except BrokenPipeError:
+                    pass  # the sender went away (a killed worker): that is what the test wanted
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def events(self, ok_only: bool = True) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(r["body"]) for r in self.received if not ok_only or r["status"] == 200]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

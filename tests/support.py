@@ -38,6 +38,10 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.offset += timedelta(seconds=seconds)
 
+    def set_to(self, when: datetime) -> None:
+        """From now on, time runs from ``when`` (forward only: the chain's clock does not move back)."""
+        self.offset = when - datetime.now(UTC)
+
 
 class AnvilProcess:
     """A real anvil node from the npm package, on a free port."""

@@ -182,7 +182,7 @@ class WebhookDeliverer:
             assert endpoint is not None
             assert event is not None
             delivery.status = "delivering"
-            delivery.lease_until = now + timedelta(seconds=self.timeout * 3 + 30)
+            delivery.lease_until = now + timedelta(seconds=self.timeout * 2 + 5)
             delivery.attempts += 1
             body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
             leased.append((delivery.id, endpoint.url, body, endpoint.secret, delivery.attempts))
