@@ -18,12 +18,14 @@ from .flows import reserve_and_pay, restock, status
 from .support import ChainEnv
 
 
-def admin_routes(app: Flask) -> list[tuple[str, str]]:
-    """Every admin route of the app, from its URL map, with a concrete path."""
+def admin_routes(app: Flask, *, pages: bool | None = None) -> list[tuple[str, str]]:
+    """Every admin route of the app, from its URL map, with a concrete path (``pages``: HTML only/API only)."""
     routes = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if not getattr(view, "backorders_admin", False):
+            continue
+        if pages is not None and bool(getattr(view, "backorders_page", False)) != pages:
             continue
         path = re.sub(r"<(?:\w+:)?\w+>", "X1", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -33,7 +35,8 @@ def admin_routes(app: Flask) -> list[tuple[str, str]]:
 
 def test_there_are_admin_routes_and_every_one_is_marked(app: Flask) -> None:
     routes = admin_routes(app)
-    assert len(routes) >= 7
+    assert len(admin_routes(app, pages=False)) >= 14
+    assert len(admin_routes(app, pages=True)) >= 8
     for rule in app.url_map.iter_rules():
         if "/admin/" in rule.rule:
             assert getattr(app.view_functions[rule.endpoint], "backorders_admin", False), rule.rule
@@ -45,10 +48,14 @@ def test_there_are_admin_routes_and_every_one_is_marked(app: Flask) -> None:
 )
 def test_every_admin_route_refuses_without_valid_credentials(app: Flask, headers: dict[str, str]) -> None:
     client = app.test_client()
-    for method, path in admin_routes(app):
+    for method, path in admin_routes(app, pages=False):
         response = client.open(path, method=method, json={}, headers=headers)
         assert response.status_code in (401, 403), (method, path, response.status_code)
         assert response.mimetype == "application/problem+json"
+    for method, path in admin_routes(app, pages=True):
+        response = client.open(path, method=method, data={}, headers=headers)
+        assert response.status_code in (401, 403), (method, path, response.status_code)
+        assert b"Merchant dashboard" in response.data and b"Sign in" in response.data  # the login form only
 
 
 def test_with_neither_token_nor_callback_admin_is_closed(make_app: MakeApp) -> None:

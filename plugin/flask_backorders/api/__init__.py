@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .. import pages
 from . import admin, events, public
 from .openapi import openapi_view
 
@@ -22,6 +21,8 @@ def make_blueprint(prefix: str) -> Blueprint:
     public.register(bp)
     admin.register(bp)
     events.register(bp)
+    from .. import pages
+
     pages.register(bp)
     bp.add_url_rule("/openapi.json", "openapi", openapi_view, methods=["GET"])
     return bp

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Response, current_app, json, request
+from flask import Response, current_app, json, request, session
 from pydantic import BaseModel, ValidationError
 
 from ..errors import (
@@ -116,9 +116,23 @@ def check_admin() -> None:
         return
     if state.authorize_admin is not None and state.authorize_admin(request):
         return
+    if state.settings.admin_token is not None and session.get("bo_admin") == _admin_marker(state):
+        return  # logged in to the dashboard with the admin token
     if token is None:
         raise Unauthorized("Admin routes need a bearer token.")
     raise Forbidden("These credentials do not allow admin access.")
+
+
+def _admin_marker(state: Any) -> str:
+    """What a dashboard login stores in the session: a MAC of the current admin token, so rotating the
+    token logs every session out."""
+    import hashlib
+    import hmac
+
+    token = state.settings.admin_token.reveal().encode()
+    return hmac.new(
+        state.settings.secret_key.reveal().encode(), b"dashboard:" + token, hashlib.sha256
+    ).hexdigest()
 
 
 def admin_required(view: F) -> F:

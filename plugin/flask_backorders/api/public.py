@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Blueprint, Response, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..credentials import new_order_id
-from ..errors import IdempotencyKeyReused, ValidationFailed
+from ..errors import ValidationFailed
 from ..extension import get_state
 from ..inventory import get_product
-from ..models import IdempotencyKey, Order, Product
+from ..models import Product
 from ..orders import (
     PlaceOrder,
-    buyer_secret,
     cancel_order,
+    get_order,
     get_order_for_buyer,
-    new_order_ref,
-    place_order,
-    prospective_order,
 )
+from ..placement import submit_order
 from .http import RouteDoc, bearer_token, documented, json_response, parse_body
 from .schemas import OrderCreated, OrderIn, OrderOut, ProductList, ProductOut
 from .serialize import order_fields, order_out, product_out
@@ -70,30 +64,10 @@ def show_product(sku: str) -> Response:
 def create_order() -> Response:
     state = get_state()
     body = parse_body(OrderIn)
-    if body.quantity > state.settings.max_quantity:
-        raise ValidationFailed(
-            errors=[{"field": "quantity", "reason": f"must be at most {state.settings.max_quantity}"}]
-        )
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
         raise ValidationFailed(errors=[{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
-    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    if key is not None:
-        replay = _replay(key, digest)
-        if replay is not None:
-            return replay
-
-    product = state.read(lambda s: get_product(s, body.sku))
-    if body.token not in product.tokens or body.token not in state.require_chain().tokens.keys() | {
-        state.settings.native_symbol
-    }:
-        raise ValidationFailed(
-            errors=[
-                {"field": "token", "reason": f"not accepted for this product; use one of {product.tokens}"}
-            ]
-        )
-    quoter = state.require_chain().require_quoter()
-    request_ = PlaceOrder(
+    order = PlaceOrder(
         sku=body.sku,
         quantity=body.quantity,
         token=body.token,
@@ -101,78 +75,17 @@ def create_order() -> Response:
         payer=body.payer,
         shipping=body.shipping.model_dump(),
     )
-    # Sanctions and embargo before any quote: a quote is bound to its payer and destination.
-    gate = state.require_compliance()
-    state.read(lambda s: gate.screen_placement(s, prospective_order(request_, product)))
     verified = bool(state.customer_verified and state.customer_verified(request, body.email))
-    order_id, order_ref = new_order_id(), new_order_ref()
-    # Priced and signed before any lock is taken: a rate read may touch the network.
-    quote = quoter.quote(
-        order_ref=order_ref,
-        payer=body.payer,
-        symbol=body.token,
-        fiat_amount=product.price_amount * body.quantity,
-        currency=product.price_currency,
-        now=state.now(),
+    submitted = submit_order(state, order, idempotency_key=key, customer_verified=verified)
+    created = state.read(
+        lambda s: OrderCreated.model_validate(
+            {**order_fields(state, s, get_order(s, submitted.order_id)), "secret": submitted.secret}
+        )
     )
-
-    def work(session: Session) -> OrderCreated:
-        placed = place_order(
-            session,
-            request_,
-            quote,
-            order_id=order_id,
-            order_ref=order_ref,
-            secret_key=state.settings.secret_key,
-            now=state.now(),
-            customer_verified=verified,
-        )
-        if key is not None:
-            session.add(
-                IdempotencyKey(
-                    key=key,
-                    scope=IDEMPOTENCY_SCOPE,
-                    request_digest=digest,
-                    order_id=placed.order.id,
-                    created_at=state.now(),
-                )
-            )
-            session.flush()
-        return OrderCreated.model_validate(
-            {**order_fields(state, session, placed.order), "secret": placed.secret}
-        )
-
-    try:
-        created = state.transaction(work)
-    except IntegrityError:
-        # A concurrent request with the same Idempotency-Key won the race: answer as it did.
-        if key is not None and (replay := _replay(key, digest)) is not None:
-            return replay
-        raise
-    return json_response(created, 201, {"Location": f"{request.path}/{created.id}"})
-
-
-def _replay(key: str, digest: str) -> Response | None:
-    state = get_state()
-
-    def read(session: Session) -> OrderCreated | None:
-        row = session.get(IdempotencyKey, (key, IDEMPOTENCY_SCOPE))
-        if row is None:
-            return None
-        if row.request_digest != digest:
-            raise IdempotencyKeyReused("This Idempotency-Key was first used with a different body.")
-        order = session.get(Order, row.order_id)
-        assert order is not None
-        return OrderCreated.model_validate(
-            {**order_fields(state, session, order), "secret": buyer_secret(order, state.settings.secret_key)}
-        )
-
-    created = state.read(read)
-    if created is None:
-        return None
-    return json_response(
-        created, 201, {"Idempotent-Replayed": "true", "Location": f"{request.path}/{created.id}"}
-    )
+    headers = {"Location": f"{request.path}/{created.id}"}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(created, 201, headers)
 
 
 @documented(

@@ -1,0 +1,133 @@
+"""Placing an order end to end, for the JSON API and the reservation page alike: idempotency, token
+checks, placement screening (sanctions, embargo), the quote (priced and signed before any lock), and the
+order itself in one transaction with its idempotency key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .credentials import new_order_id
+from .errors import IdempotencyKeyReused, ValidationFailed
+from .extension import BackordersState
+from .inventory import get_product
+from .models import IdempotencyKey, Order
+from .orders import PlaceOrder, buyer_secret, new_order_ref, place_order, prospective_order
+
+IDEMPOTENCY_SCOPE = "orders.create"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The placed (or replayed) order's id and buyer secret."""
+
+    order_id: str
+    secret: str
+    replayed: bool = False
+
+
+def request_digest(request: PlaceOrder) -> str:
+    data = {
+        "sku": request.sku,
+        "quantity": request.quantity,
+        "token": request.token,
+        "email": request.email,
+        "payer": request.payer,
+        "shipping": request.shipping,
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def replay(state: BackordersState, key: str, digest: str) -> Submitted | None:
+    """The order first placed with this ``Idempotency-Key``; 409 if the request differs."""
+
+    def read(session: Session) -> Submitted | None:
+        row = session.get(IdempotencyKey, (key, IDEMPOTENCY_SCOPE))
+        if row is None:
+            return None
+        if row.request_digest != digest:
+            raise IdempotencyKeyReused("This Idempotency-Key was first used with a different body.")
+        order = session.get(Order, row.order_id)
+        assert order is not None
+        return Submitted(order.id, buyer_secret(order, state.settings.secret_key), replayed=True)
+
+    return state.read(read)
+
+
+def submit_order(
+    state: BackordersState,
+    request: PlaceOrder,
+    *,
+    idempotency_key: str | None = None,
+    customer_verified: bool = False,
+) -> Submitted:
+    """Place ``request`` (or replay the order placed earlier with the same idempotency key)."""
+    if request.quantity > state.settings.max_quantity:
+        raise ValidationFailed(
+            errors=[{"field": "quantity", "reason": f"must be at most {state.settings.max_quantity}"}]
+        )
+    digest = request_digest(request)
+    if idempotency_key is not None and (earlier := replay(state, idempotency_key, digest)) is not None:
+        return earlier
+
+    chain = state.require_chain()
+    product = state.read(lambda s: get_product(s, request.sku))
+    if request.token not in product.tokens or request.token not in {
+        *chain.tokens,
+        state.settings.native_symbol,
+    }:
+        raise ValidationFailed(
+            errors=[
+                {"field": "token", "reason": f"not accepted for this product; use one of {product.tokens}"}
+            ]
+        )
+    quoter = chain.require_quoter()
+    # Sanctions and embargo before any quote: a quote is bound to its payer and destination.
+    gate = state.require_compliance()
+    state.read(lambda s: gate.screen_placement(s, prospective_order(request, product)))
+    order_id, order_ref = new_order_id(), new_order_ref()
+    # Priced and signed before any lock is taken: a rate read may touch the network.
+    quote = quoter.quote(
+        order_ref=order_ref,
+        payer=request.payer,
+        symbol=request.token,
+        fiat_amount=product.price_amount * request.quantity,
+        currency=product.price_currency,
+        now=state.now(),
+    )
+
+    def work(session: Session) -> Submitted:
+        placed = place_order(
+            session,
+            request,
+            quote,
+            order_id=order_id,
+            order_ref=order_ref,
+            secret_key=state.settings.secret_key,
+            now=state.now(),
+            customer_verified=customer_verified,
+        )
+        if idempotency_key is not None:
+            session.add(
+                IdempotencyKey(
+                    key=idempotency_key,
+                    scope=IDEMPOTENCY_SCOPE,
+                    request_digest=digest,
+                    order_id=placed.order.id,
+                    created_at=state.now(),
+                )
+            )
+            session.flush()
+        return Submitted(placed.order.id, placed.secret)
+
+    try:
+        return state.transaction(work)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race: answer as it did.
+        if idempotency_key is not None and (earlier := replay(state, idempotency_key, digest)) is not None:
+            return earlier
+        raise
