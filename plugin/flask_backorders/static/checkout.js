@@ -66,15 +66,9 @@
       });
     }
     if (order.status !== current) {
-      var section = document.getElementById("payment");
-      if (section && order.status !== "awaiting_deposit") section.hidden = true;
-      if (current !== null && (order.status === "fulfilled" || order.status === "refunded" || order.status === "held")) {
-        // Reload so that the server renders the actions that fit the new state (cancel, deposit details).
-        current = order.status;
-        window.location.reload();
-        return;
-      }
+      // Reload so that the server renders what fits the new state (payment, deposit details, actions).
       current = order.status;
+      window.location.reload();
     }
   }
   function poll() {
