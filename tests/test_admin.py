@@ -19,7 +19,7 @@ from .support import ChainEnv
 
 
 def admin_routes(app: Flask, *, pages: bool | None = None) -> list[tuple[str, str]]:
-    """Every admin route of the app, from its URL map, with a concrete path (``pages``: HTML only/API only)."""
+    """Every admin route from the app's URL map, with a concrete path (``pages``: only HTML / only API)."""
     routes = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
@@ -34,7 +34,6 @@ def admin_routes(app: Flask, *, pages: bool | None = None) -> list[tuple[str, st
 
 
 def test_there_are_admin_routes_and_every_one_is_marked(app: Flask) -> None:
-    routes = admin_routes(app)
     assert len(admin_routes(app, pages=False)) >= 14
     assert len(admin_routes(app, pages=True)) >= 8
     for rule in app.url_map.iter_rules():

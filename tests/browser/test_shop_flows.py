@@ -12,13 +12,13 @@ from .conftest import ADMIN_TOKEN, LiveShop
 
 
 def reserve(
-    page: Any, shop: LiveShop, payer: str, *, token: str = "USDC", demo_index: int | None = None
+    page: Any, shop: LiveShop, payer: str, *, symbol: str = "USDC", demo_index: int | None = None
 ) -> None:
     page.goto(shop.url + "/")
     page.get_by_role("link", name="Vault One hardware wallet").click()
     page.get_by_role("link", name="Reserve with crypto deposit").click()
     page.get_by_label("Units").fill("1")
-    page.get_by_label(token, exact=True).check()
+    page.get_by_label(symbol, exact=True).check()
     page.get_by_label("E-mail").fill("ada@example.com")
     if demo_index is not None:
         page.get_by_label("Demo chain: or pick a funded demo wallet").select_option(index=demo_index + 1)
@@ -80,7 +80,7 @@ def test_reserve_pay_with_demo_wallet_restock_ship_fulfilled(
 
 def test_cancel_after_paying_reaches_refunded(live_shop: LiveShop, page: Any) -> None:
     payer = live_shop.demo_account(1).address
-    reserve(page, live_shop, payer, token="ETH", demo_index=1)
+    reserve(page, live_shop, payer, symbol="ETH", demo_index=1)
     page.get_by_role("button", name="Pay with demo wallet (demo chain only)").click()
     # The page reloads itself once the deposit is confirmed; the refund button comes with it.
     page.get_by_role("button", name="Cancel and refund my deposit").click()
@@ -141,7 +141,9 @@ def inject_wallet(page: Any, shop: LiveShop, account: Any, *, reject: bool = Fal
         isMetaMask: false,
         request: async ({method, params}) => {
           const answer = JSON.parse(await window.backordersTestRpc(method, JSON.stringify(params || [])));
-          if (answer.error) { const e = new Error(answer.error.message); e.code = answer.error.code; throw e; }
+          if (answer.error) {
+            const e = new Error(answer.error.message); e.code = answer.error.code; throw e;
+          }
           return answer.result;
         },
       };

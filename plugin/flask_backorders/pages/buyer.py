@@ -150,7 +150,7 @@ def checkout(order_id: str) -> Any:
     def read(session: Session) -> dict[str, Any]:
         order = _buyer_order(session, order_id)
         fields = order_fields(state, session, order)
-        payment = payment_out(state, order)
+        payment = payment_out(state, order) if order.status == OrderStatus.AWAITING_DEPOSIT else None
         return {"order": order, "fields": fields, "payment": payment}
 
     try:
@@ -191,7 +191,7 @@ def _chain_name(chain_id: int) -> str:
         10: "Optimism",
         8453: "Base",
         42161: "Arbitrum One",
-    }.get(chain_id, f"Demo chain (in-process, id {chain_id})")
+    }.get(chain_id, "Demo chain (in-process)")
 
 
 def checkout_status(order_id: str) -> Response:
@@ -230,9 +230,14 @@ def demo_pay(order_id: str) -> Any:
     chain = state.chain
     if chain is None or chain.embedded is None:
         abort(404)
-    payment, payer = state.read(lambda s: (payment_out(state, o := _buyer_order(s, order_id)), o.payer))
+
+    def read(session: Session) -> tuple[Any, str, bool]:
+        order = _buyer_order(session, order_id)
+        return payment_out(state, order), order.payer, order.status == OrderStatus.AWAITING_DEPOSIT
+
+    payment, payer, waiting = state.read(read)
     account = next((a for a in chain.embedded.demo_accounts if a.address == payer), None)
-    if payment is None or account is None:
+    if payment is None or account is None or not waiting:
         flash("This order cannot be paid from a demo wallet (is it still waiting for a deposit?).")
         return redirect(url_for("backorders.checkout", order_id=order_id))
     w3 = chain.w3
