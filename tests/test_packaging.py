@@ -38,6 +38,12 @@ def test_wheel_contains_contract_artifacts_and_migrations(tmp_path: Path) -> Non
     assert "flask_backorders/migrations/script.py.mako" in names
     assert any(n.startswith("flask_backorders/migrations/versions/0001") for n in names)
     assert "flask_backorders/py.typed" in names
+    assert "flask_backorders/templates/backorders/checkout.html" in names
+    assert "flask_backorders/static/checkout.js" in names
+    # Every Python package of the source tree is in the wheel (a missing one breaks a non-editable install).
+    source = ROOT / "plugin"
+    for init in source.rglob("__init__.py"):
+        assert init.relative_to(source).as_posix() in names, init
 
 
 def test_artifacts_record_the_pinned_compiler_and_evm_version() -> None:
