@@ -107,8 +107,8 @@ def restock_command(sku: str, quantity: int) -> None:
     result = state.transaction(
         lambda s: restock(s, sku, quantity, now=state.now(), policy=state.settings.allocation)
     )
-    units = sum(q for _, q in result.allocations)
-    click.echo(f"allocated {units} unit(s) to {len(result.allocations)} order(s); {result.stock_left} left")
+    done = result.allocated
+    click.echo(f"allocated {done.units} unit(s) to {done.orders} order(s); {result.stock_left} left")
 
 
 @backorders_cli.command("deploy-escrow", help="Deploy the escrow contract with a deployer key.")

@@ -8,7 +8,7 @@ batches and written with bulk statements, so a restock of 100,000 orders never h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -45,13 +45,36 @@ class QueueDepth:
     units: int
 
 
+#: How many allocations a result lists one by one (the counts always cover all of them).
+LISTED = 1000
+
+
+@dataclass
+class Allocated:
+    """What an allocation run did: counts of all, and the first :data:`LISTED` (order id, units) pairs."""
+
+    orders: int = 0
+    units: int = 0
+    listed: list[tuple[str, int]] = field(default_factory=list)
+
+    def add(self, chosen: list[tuple[str, int]]) -> None:
+        self.orders += len(chosen)
+        self.units += sum(q for _, q in chosen)
+        self.listed.extend(chosen[: max(LISTED - len(self.listed), 0)])
+
+
 @dataclass(frozen=True)
 class RestockResult:
-    """What a restock did: the allocations made (order id, units) and the units left in stock."""
+    """What a restock did: the allocations made and the units left in stock."""
 
     restock_id: int
-    allocations: list[tuple[str, int]]
+    allocated: Allocated
     stock_left: int
+
+    @property
+    def allocations(self) -> list[tuple[str, int]]:
+        """The allocations, one by one (the first :data:`LISTED`; see ``allocated`` for the totals)."""
+        return self.allocated.listed
 
 
 def lock_product_for_update(session: Session, sku: str) -> Product:
@@ -191,16 +214,16 @@ def restock(
     product.stock_on_hand += quantity
     product.updated_at = now
     record_event(session, "product.restocked", now=now, sku=sku, quantity=quantity, restock_id=row.id)
-    allocations = allocate(session, product, now=now, policy=policy, restock_id=row.id)
-    return RestockResult(restock_id=row.id, allocations=allocations, stock_left=product.stock_on_hand)
+    allocated = allocate(session, product, now=now, policy=policy, restock_id=row.id)
+    return RestockResult(restock_id=row.id, allocated=allocated, stock_left=product.stock_on_hand)
 
 
 def allocate(
     session: Session, product: Product, *, now: datetime, policy: str = "fill", restock_id: int | None = None
-) -> list[tuple[str, int]]:
+) -> Allocated:
     """Allocate the product's stock on hand to its queue. The caller holds the product lock."""
     stock = product.stock_on_hand
-    made: list[tuple[str, int]] = []
+    made = Allocated()
     last: tuple[int | None, int | None] | None = None
     while stock > 0:
         query = select(Order.id, Order.quantity, Order.queue_block, Order.queue_log_index).where(
@@ -224,7 +247,7 @@ def allocate(
                 stop = True
                 break
         _write_allocations(session, product.sku, chosen, now=now, restock_id=restock_id)
-        made.extend(chosen)
+        made.add(chosen)
         if stop or len(batch) < BATCH:
             break
     product.stock_on_hand = stock

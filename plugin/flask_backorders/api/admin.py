@@ -145,7 +145,9 @@ def restock_product(sku: str) -> Response:
         return RestockOut(
             restock_id=result.restock_id,
             allocations=[AllocationOut(order_id=o, quantity=q) for o, q in result.allocations],
-            allocated_units=sum(q for _, q in result.allocations),
+            allocated_orders=result.allocated.orders,
+            allocated_units=result.allocated.units,
+            allocations_truncated=result.allocated.orders > len(result.allocations),
             stock_left=result.stock_left,
         )
 

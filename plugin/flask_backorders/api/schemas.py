@@ -296,8 +296,10 @@ class AllocationOut(BaseModel):
 
 class RestockOut(BaseModel):
     restock_id: int
-    allocations: list[AllocationOut]
+    allocations: list[AllocationOut] = Field(description="One by one, the first 1000 (in queue order)")
+    allocated_orders: int
     allocated_units: int
+    allocations_truncated: bool
     stock_left: int
 
 

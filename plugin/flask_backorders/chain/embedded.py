@@ -27,12 +27,12 @@ class LockedTesterProvider(EthereumTesterProvider):
 
     def __init__(self, tester: Any, counter: RequestCounter) -> None:
         super().__init__(tester)
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.counter = counter
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         self.counter.add(method)
-        with self._lock:
+        with self.lock:
             return super().make_request(method, params)
 
 
@@ -64,14 +64,22 @@ class EmbeddedChain:
     def tokens(self) -> dict[str, TokenConfig]:
         return {"USDC": TokenConfig(symbol="USDC", address=self.usdc, decimals=6, currency="USD")}
 
+    @property
+    def _lock(self) -> threading.RLock:
+        provider = self.w3.provider
+        assert isinstance(provider, LockedTesterProvider)
+        return provider.lock
+
     def mine(self, blocks: int = 1) -> None:
         """Produce ``blocks`` empty blocks (the embedded chain only makes blocks for transactions)."""
-        self.tester.mine_blocks(blocks)
+        with self._lock:  # the same lock as every request: eth-tester is not thread-safe
+            self.tester.mine_blocks(blocks)
 
     def time_travel(self, timestamp: int) -> None:
         """Set the next block's timestamp (to pass a hold expiry in a demo or test)."""
-        self.tester.time_travel(timestamp)
-        self.tester.mine_blocks(1)
+        with self._lock:
+            self.tester.time_travel(timestamp)
+            self.tester.mine_blocks(1)
 
 
 def deploy(w3: Web3, name: str, *args: Any, sender: str) -> str:
