@@ -87,7 +87,7 @@ class Anvil:
         if not ANVIL.exists():
             raise SystemExit("anvil is not installed: run `npm ci` (./dev bench does)")
         self.log = log
-        self._file = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self._file = open(log, "w")
         self.proc = subprocess.Popen(
             [str(ANVIL), "--port", "0", "--host", "127.0.0.1", *extra],
             stdout=self._file,

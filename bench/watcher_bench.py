@@ -94,11 +94,13 @@ def seed(app: Flask, n: int, paying: list[Any]) -> list[dict[str, Any]]:
 
 
 def naive_tick(w3: Any, escrow: Any, refs: list[str], credited: set[str]) -> None:
-    """What a merchant writes by hand: ask the contract about every pending order."""
+    """What a merchant writes by hand: ask the contract about every pending order (one eth_call each;
+    web3's ``contract.functions.escrowOf(ref).call()`` would add two eth_chainId requests per order)."""
     for ref in refs:
         if ref in credited:
             continue
-        state = escrow.functions.escrowOf(HexBytes(ref)).call()
+        raw = w3.eth.call({"to": escrow.address, "data": escrow.encode_abi("escrowOf", [HexBytes(ref)])})
+        state = w3.codec.decode(["address", "address", "uint256", "uint64", "uint8"], raw)
         if state[4] == 1:
             credited.add(ref)
 
@@ -136,34 +138,36 @@ def run_size(n: int, deposits: int, tmp: Path) -> dict[str, Any]:
             )
         )
         credited: set[str] = set()
-        with peak_memory() as naive_mem:
-            started = time.perf_counter()
-            ticks = 0
-            while len(credited) < deposits:
-                naive_tick(w3, escrow, pending, credited)
-                ticks += 1
-            naive_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        ticks = 0
+        while len(credited) < deposits:
+            naive_tick(w3, escrow, pending, credited)
+            ticks += 1
+        naive_seconds = time.perf_counter() - started
         naive_requests = counter.total
         counter.reset()
         naive_tick(w3, escrow, [r for r in pending if r not in credited], credited)
         naive_per_tick = counter.total
+        with peak_memory() as naive_mem:  # a second pass, for memory only (tracemalloc slows Python down)
+            naive_tick(w3, escrow, pending, set())
 
         ours = request_counter(runtime.w3)
         assert ours is not None
         ours.reset()
-        with peak_memory() as our_mem:
-            started = time.perf_counter()
-            our_ticks = 0
-            while (
-                state.read(
-                    lambda s: len(list(s.scalars(select(Order.id).where(Order.status == OrderStatus.HELD))))
-                )
-                < deposits
-            ):
-                runtime.watcher.tick()
-                our_ticks += 1
-            our_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        our_ticks = 0
+        while (
+            state.read(
+                lambda s: len(list(s.scalars(select(Order.id).where(Order.status == OrderStatus.HELD))))
+            )
+            < deposits
+        ):
+            runtime.watcher.tick()
+            our_ticks += 1
+        our_seconds = time.perf_counter() - started
         our_requests = ours.total
+        with peak_memory() as our_mem:  # re-scan the same range (idempotent), for memory only
+            runtime.watcher.scan(dep.start_block, int(dep.w3.eth.block_number))
         dep.w3.provider.make_request("anvil_mine", ["0x1"])  # type: ignore[arg-type]
         ours.reset()
         runtime.watcher.tick()

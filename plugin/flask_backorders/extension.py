@@ -44,6 +44,7 @@ class BackordersState:
     session_factory: Callable[[], Session]
     clock: Callable[[], datetime]
     authorize_admin: AdminCallback | None
+    read_session_factory: Callable[[], Session] | None = None
     admin_identity: AdminIdentity | None = None
     customer_verified: CustomerVerified | None = None
     chain: ChainRuntime | None = None
@@ -57,7 +58,8 @@ class BackordersState:
         return run_in_transaction(self.session_factory, work)
 
     def read(self, work: Callable[[Session], T]) -> T:
-        session = self.session_factory()
+        """Run ``work`` in a read-only session (it must not write); on SQLite it does not block writers."""
+        session = (self.read_session_factory or self.session_factory)()
         try:
             return work(session)
         finally:
@@ -177,6 +179,7 @@ class Backorders:
             os.makedirs(app.instance_path, exist_ok=True)
         engine = self._engine or make_engine(settings.database_url)
         session_factory = self._session_factory or make_session_factory(engine)
+        read_session_factory = None if self._session_factory else make_session_factory(engine, read_only=True)
         if settings.auto_migrate:
             from .migrate import upgrade
 
@@ -185,6 +188,7 @@ class Backorders:
             settings=settings,
             engine=engine,
             session_factory=session_factory,
+            read_session_factory=read_session_factory,
             clock=self._clock,
             authorize_admin=self.authorize_admin,
             admin_identity=self.admin_identity,

@@ -172,6 +172,7 @@ def place_order(
         updated_at=now,
     )
     order.product = product
+    order.deposits = []  # known empty: serialising the new order needs no query for it
     session.add(order)
     session.flush()
     record_event(

@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 from ..errors import ValidationFailed
 from ..extension import get_state
 from ..inventory import get_product
-from ..models import Product
+from ..models import Order, Product
 from ..orders import (
     PlaceOrder,
     cancel_order,
-    get_order,
     get_order_for_buyer,
 )
 from ..placement import submit_order
@@ -76,12 +75,12 @@ def create_order() -> Response:
         shipping=body.shipping.model_dump(),
     )
     verified = bool(state.customer_verified and state.customer_verified(request, body.email))
-    submitted = submit_order(state, order, idempotency_key=key, customer_verified=verified)
-    created = state.read(
-        lambda s: OrderCreated.model_validate(
-            {**order_fields(state, s, get_order(s, submitted.order_id)), "secret": submitted.secret}
-        )
-    )
+
+    def respond(session: Session, placed: Order, secret: str) -> OrderCreated:
+        return OrderCreated.model_validate({**order_fields(state, session, placed), "secret": secret})
+
+    submitted = submit_order(state, order, respond, idempotency_key=key, customer_verified=verified)
+    created = submitted.value
     headers = {"Location": f"{request.path}/{created.id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from web3 import HTTPProvider, Web3
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
-from web3.types import RPCEndpoint, RPCResponse
+from web3.types import RPCEndpoint
 
 #: Calls safe to repeat blindly. A raw transaction re-sent has the same hash: a no-op for the node.
 RETRY_METHODS = [
@@ -65,9 +65,10 @@ class CountingHTTPProvider(HTTPProvider):
         super().__init__(endpoint_uri, **kwargs)
         self.counter = counter
 
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+    def _make_request(self, method: RPCEndpoint, request_data: bytes) -> bytes:
+        # Below web3's request cache: only what goes over the wire is counted (a retried call counts once).
         self.counter.add(method)
-        return super().make_request(method, params)
+        return super()._make_request(method, request_data)
 
 
 def http_web3(url: str, *, timeout: float, retries: int, counter: RequestCounter | None = None) -> Web3:
@@ -83,6 +84,10 @@ def http_web3(url: str, *, timeout: float, retries: int, counter: RequestCounter
         counter or RequestCounter(),
         request_kwargs={"timeout": timeout},
         exception_retry_configuration=retry,
+        # web3 validates the chain id of every call and transaction with an eth_chainId request; an
+        # endpoint's chain id does not change (the app checks it at start-up), so answer it from a cache.
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
     )
     return Web3(provider)
 

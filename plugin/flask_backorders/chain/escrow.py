@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -115,6 +116,17 @@ def decode_revert(error: BaseException) -> ContractRevert | None:
     return ContractRevert(name, values)
 
 
+DEPOSIT = function_signature_to_4byte_selector("deposit(bytes32,uint256,uint64,uint64,bytes)")
+DEPOSIT_TOKEN = function_signature_to_4byte_selector(
+    "depositToken(bytes32,address,uint256,uint64,uint64,bytes)"
+)
+APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
+
+
+def _call(selector: bytes, types: list[str], args: list[Any]) -> str:
+    return "0x" + (selector + abi_encode(types, args)).hex()
+
+
 class Escrow:
     """A deployed ``BackorderEscrow``."""
 
@@ -122,7 +134,6 @@ class Escrow:
         self.w3 = w3
         self.address = to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=abi("BackorderEscrow"))
-        self._erc20 = w3.eth.contract(abi=abi("TestToken"))
         self.topics: dict[str, str] = {
             _event_topic(item): item["name"]
             for item in abi("BackorderEscrow")
@@ -132,16 +143,26 @@ class Escrow:
     # -------------------------------------------------------------- wallets
 
     def payment_transactions(self, order_ref: str, quote: Quote) -> list[dict[str, str]]:
-        """The transactions a wallet sends, in order, to pay ``quote``: ``approve`` first for a token."""
-        ref = HexBytes(order_ref)
+        """The transactions a wallet sends, in order, to pay ``quote``: ``approve`` first for a token.
+
+        Encoded with eth-abi directly (web3's ``encode_abi`` resolves the ABI on every call: ~20x slower
+        on the order placement path).
+        """
+        ref = bytes.fromhex(order_ref[2:])
         deadline, hold = int(quote.deadline.timestamp()), int(quote.hold_until.timestamp())
-        signature = HexBytes(quote.signature)
+        signature = bytes.fromhex(quote.signature[2:])
         if quote.token_address is None:
-            data = self.contract.encode_abi("deposit", [ref, quote.amount, deadline, hold, signature])
+            data = _call(
+                DEPOSIT,
+                ["bytes32", "uint256", "uint64", "uint64", "bytes"],
+                [ref, quote.amount, deadline, hold, signature],
+            )
             return [{"to": self.address, "data": data, "value": str(quote.amount)}]
-        approve = self._erc20.encode_abi("approve", [self.address, quote.amount])
-        deposit = self.contract.encode_abi(
-            "depositToken", [ref, quote.token_address, quote.amount, deadline, hold, signature]
+        approve = _call(APPROVE, ["address", "uint256"], [self.address, quote.amount])
+        deposit = _call(
+            DEPOSIT_TOKEN,
+            ["bytes32", "address", "uint256", "uint64", "uint64", "bytes"],
+            [ref, quote.token_address, quote.amount, deadline, hold, signature],
         )
         return [
             {"to": quote.token_address, "data": approve, "value": "0"},

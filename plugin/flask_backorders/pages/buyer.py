@@ -96,7 +96,9 @@ def reserve(sku: str) -> Any:
                 shipping=parsed.shipping.model_dump(),
             )
             verified = bool(state.customer_verified and state.customer_verified(request, parsed.email))
-            submitted = submit_order(state, order, customer_verified=verified)
+            submitted = submit_order(
+                state, order, lambda _s, placed, secret: (placed.id, secret), customer_verified=verified
+            )
         except ValidationError as error:
             errors, status = form_errors(field_errors(error)), 422
         except ValidationFailed as error:
@@ -105,12 +107,13 @@ def reserve(sku: str) -> Any:
         except BackordersError as error:
             message, status = error.detail, error.status
         else:
-            response = make_response(redirect(url_for("backorders.checkout", order_id=submitted.order_id)))
+            order_id, secret = submitted.value
+            response = make_response(redirect(url_for("backorders.checkout", order_id=order_id)))
             set_secret_cookie(
                 response,
-                submitted.order_id,
-                submitted.secret,
-                _order_path(submitted.order_id),
+                order_id,
+                secret,
+                _order_path(order_id),
                 max_age=state.settings.hold_days * 86400,
             )
             return response
