@@ -296,3 +296,25 @@ def report(sku: str | None, days: int, lead_time_days: int | None, fmt: str) -> 
                 f"  {d.day.isoformat():<10} {d.new_reservations:>4} {d.new_units:>5} {d.cancellations:>6} "
                 f"{d.units_queued:>6} {d.deposits_held:>12} {d.allocated_units:>5} {wait:>6}"
             )
+
+
+@backorders_cli.command(
+    "reconcile", help="Compare the chain (escrow logs) with the database; exit 1 on drift."
+)
+@click.option(
+    "--fix", is_flag=True, help="Fix the safe cases: credit missed deposits, record confirmed payouts."
+)
+@with_appcontext
+def reconcile_command(fix: bool) -> None:
+    from .reconcile import reconcile
+
+    drift = reconcile(get_state(), fix=fix)
+    for item in drift:
+        click.echo(str(item))
+    left = [d for d in drift if not d.fixed]
+    if not drift:
+        click.echo("no drift: the database matches the chain")
+    elif fix and not left:
+        click.echo(f"fixed {len(drift)} difference(s); no drift left")
+    if left:
+        raise SystemExit(1)
