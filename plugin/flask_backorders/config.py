@@ -104,7 +104,7 @@ class TokenConfig:
 class Settings:
     """The parsed ``BACKORDERS_*`` configuration of one app."""
 
-    database_url: str
+    database_url: str = field(repr=False)  # may carry a password
     auto_migrate: bool
     url_prefix: str
     secret_key: Secret
