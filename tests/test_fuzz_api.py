@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from .conftest import ADMIN, MakeApp, put_product
 from .support import ChainEnv

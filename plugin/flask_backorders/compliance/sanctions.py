@@ -25,7 +25,8 @@ from urllib3.util.retry import Retry
 from web3 import Web3
 
 from ..chain.artifacts import abi
-from ..models import SanctionedAddress, SanctionsList
+from ..models import Order, SanctionedAddress, SanctionsList
+from ..states import OrderStatus
 from .checks import CheckContext, CheckResult, failed, passed, review
 
 FEATURE_PREFIX = "Digital Currency Address - "
@@ -144,7 +145,8 @@ def fetch_list(url: str, *, timeout: float = 60.0) -> bytes:
 
 
 def load_list(session: Session, parsed: ParsedList, *, source: str, now: datetime) -> SanctionsList:
-    """Store a parsed list and make it the active one (older lists stay for the audit trail)."""
+    """Store a parsed list and make it the active one (older lists stay for the audit trail), and have
+    every held or allocated order screened against it again."""
     session.execute(update(SanctionsList).where(SanctionsList.active.is_(True)).values(active=False))
     row = SanctionsList(
         source=source[:300],
@@ -156,6 +158,12 @@ def load_list(session: Session, parsed: ParsedList, *, source: str, now: datetim
     )
     session.add(row)
     session.flush()
+    # Every open order is screened again against the new list by the next worker round: a newly listed
+    # payer's funds are frozen without waiting for a restock or a payout.
+    session.execute(update(Order).where(Order.status == OrderStatus.HELD).values(deposit_screened_at=None))
+    session.execute(
+        update(Order).where(Order.status == OrderStatus.ALLOCATED).values(fulfilment_screened_at=None)
+    )
     if parsed.addresses:
         session.execute(
             insert(SanctionedAddress),
