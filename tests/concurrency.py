@@ -169,3 +169,57 @@ def cancel_and_restock(url: str, should_stop: Callable[[], bool], seed: int, pol
         time.sleep(rng.uniform(0, 0.01))
     engine.dispose()
     return {"cancelled": cancelled, "restocked": restocked}
+
+
+def http_client(url: str, worker: int, count: int, admin_token: str) -> dict[str, int]:
+    """A buyer/merchant mix over HTTP: place, cancel some, restock now and then. Returns status counts."""
+    import requests
+
+    http = requests.Session()
+    rng = random.Random(worker)
+    seen: dict[str, int] = {}
+    mine: list[tuple[str, str]] = []
+
+    def note(response: requests.Response) -> None:
+        key = str(response.status_code)
+        seen[key] = seen.get(key, 0) + 1
+
+    for i in range(count):
+        payer = Account.create().address
+        body = {
+            "sku": SKU,
+            "quantity": rng.randint(1, 3),
+            "token": "ETH",
+            "email": f"h{worker}-{i}@example.com",
+            "payer": payer,
+            "shipping": {
+                "name": "H",
+                "line1": f"{worker}-{i} Load St",
+                "city": "Bonn",
+                "postal_code": "53111",
+                "country": "DE",
+            },
+        }
+        response = http.post(f"{url}/backorders/orders", json=body, timeout=60)
+        note(response)
+        if response.status_code == 201:
+            mine.append((response.json()["id"], response.json()["secret"]))
+        if mine and rng.random() < 0.3:
+            order_id, secret = mine.pop(rng.randrange(len(mine)))
+            note(
+                http.post(
+                    f"{url}/backorders/orders/{order_id}/cancel",
+                    headers={"Authorization": f"Bearer {secret}"},
+                    timeout=60,
+                )
+            )
+        if rng.random() < 0.15:
+            note(
+                http.post(
+                    f"{url}/backorders/admin/products/{SKU}/restock",
+                    json={"quantity": rng.randint(1, 4)},
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                    timeout=60,
+                )
+            )
+    return seen

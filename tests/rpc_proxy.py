@@ -8,6 +8,7 @@ timeout), ``rpc_error`` (a JSON-RPC error object), and ``max_log_range`` to refu
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
@@ -24,6 +25,8 @@ class FaultProxy:
         self.faults: list[str] = []
         self.only_methods: set[str] | None = None
         self.max_log_range: int | None = None
+        self.head_lag = 0  # answer "latest" with a block this many behind (a lagging node behind a balancer)
+        self.random_faults: tuple[random.Random, float, list[str]] | None = None
         self.slow_seconds = 3.0
         self.calls: Counter[str] = Counter()
         self.injected: Counter[str] = Counter()
@@ -56,6 +59,12 @@ class FaultProxy:
 
     def _take_fault(self, method: str) -> str | None:
         with self._lock:
+            if self.random_faults is not None:
+                rng, rate, kinds = self.random_faults
+                if rng.random() < rate:
+                    fault = rng.choice(kinds)
+                    self.injected[fault] += 1
+                    return fault
             if self.faults and (self.only_methods is None or method in self.only_methods):
                 fault = self.faults.pop(0)
                 self.injected[fault] += 1
@@ -94,6 +103,19 @@ class FaultProxy:
                 ).encode(),
             )
             return
+        if (
+            self.head_lag
+            and method == "eth_getBlockByNumber"
+            and isinstance(payload, dict)
+            and payload["params"][0] == "latest"
+        ):
+            head = requests.post(
+                self.upstream,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
+                timeout=30,
+            ).json()["result"]
+            payload["params"][0] = hex(max(int(head, 16) - self.head_lag, 0))
+            body = json.dumps(payload).encode()
         if method == "eth_getLogs" and self.max_log_range is not None:
             params = payload["params"][0]
             span = int(params["toBlock"], 16) - int(params["fromBlock"], 16) + 1

@@ -238,3 +238,36 @@ def test_openapi_document_lists_every_route(client: FlaskClient, app: Any) -> No
 
 def test_admin_headers_fixture_is_not_a_buyer_secret(client: FlaskClient) -> None:
     assert client.get("/backorders/orders/anything", headers=ADMIN).status_code == 404
+
+
+def test_arbitrary_json_bodies_never_crash_and_bad_ones_change_nothing(
+    client: FlaskClient, state: BackordersState, embedded: ChainEnv
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    put_product(client)
+    good = order_body(embedded.buyers[0].address)
+    scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+    values = st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=6,
+    )
+    mutated = st.builds(
+        lambda drop, extra: {**{k: v for k, v in good.items() if k not in drop}, **extra},
+        st.sets(st.sampled_from(sorted(good))),
+        st.dictionaries(st.sampled_from(sorted(good)), values, max_size=3),
+    )
+
+    @given(body=values | mutated)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def post(body: Any) -> None:
+        before = counts(state)
+        response = client.post("/backorders/orders", json=body)
+        assert response.status_code < 500, response.get_data(as_text=True)
+        if response.status_code != 201:
+            assert response.mimetype == "application/problem+json"
+            assert counts(state) == before
+
+    post()

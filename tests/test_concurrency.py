@@ -138,3 +138,93 @@ def test_postgres_processes_never_oversell_or_lose_orders(postgres_url: str, pol
     books = _check_books(postgres_url, placed, policy)
     print(policy, books, counts)
     assert books["orders"] >= CAP // 3 and counts["restocked"] > 0 and counts["cancelled"] > 0
+
+
+def test_postgres_over_http_with_four_server_processes_never_answers_500(
+    postgres_url: str, anvil: Any, tmp_path: Any
+) -> None:
+    """4 gunicorn workers on PostgreSQL, 4 client processes placing, cancelling and restocking at once."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from .support import ROOT
+
+    _setup(postgres_url, CAP)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "http-admin-token-0123456789"
+    config = {
+        **anvil.app_config(),
+        "BACKORDERS_DATABASE_URL": postgres_url,
+        "BACKORDERS_ADMIN_TOKEN": token,
+        "SECRET_KEY": "http-load-secret-key-0123456789",
+        "BACKORDERS_AUTO_MIGRATE": False,
+        "BACKORDERS_RUN_WORKER": False,
+        "BACKORDERS_MAX_QUANTITY": 3,
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    env.update({"PYTHONPATH": str(ROOT), "BO_TEST_INSTANCE": str(tmp_path)})
+    env.update({f"FLASK_{k}": json.dumps(v) for k, v in config.items()})
+    log = tmp_path / "gunicorn.log"
+    log_file = open(log, "wb")  # noqa: SIM115 - closed below, after the server
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "tests.apps.env_app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()[-3000:]
+                time.sleep(0.2)
+        time.sleep(2)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+            results = list(
+                pool.map(roles.http_client, [f"http://127.0.0.1:{port}"] * 4, range(4), [40] * 4, [token] * 4)
+            )
+    finally:
+        server.terminate()
+        server.wait(30)
+        log_file.close()
+    statuses: dict[str, int] = {}
+    for seen in results:
+        for code, n in seen.items():
+            statuses[code] = statuses.get(code, 0) + n
+    assert not [c for c in statuses if c.startswith("5")], (statuses, log.read_text()[-3000:])
+    assert statuses.get("201", 0) >= 40 and statuses.get("409", 0) > 0, statuses
+    engine = make_engine(postgres_url)
+    session = make_session_factory(engine)()
+    ids = list(session.scalars(select(Order.id)))
+    assert len(ids) == len(set(ids)) == statuses["201"]
+    placed_units = int(session.scalar(select(func.coalesce(func.sum(Restock.quantity), 0))) or 0)
+    allocated = int(
+        session.scalar(
+            select(func.coalesce(func.sum(Allocation.quantity), 0)).where(Allocation.released_at.is_(None))
+        )
+        or 0
+    )
+    stock = session.get(Product, roles.SKU).stock_on_hand  # type: ignore[union-attr]
+    assert allocated + stock == placed_units
+    session.close()
+    engine.dispose()

@@ -247,3 +247,75 @@ def test_a_deposit_after_cancelling_is_refunded_automatically(make_app: MakeApp,
     settle(app, chain, rounds=2)
     assert status(client, order)["status"] == "refunded"
     assert chain.w3.eth.get_balance(chain.escrow) == 0
+
+
+def test_under_random_faults_everywhere_the_cycle_completes_and_credits_once(
+    make_app: MakeApp, anvil: ChainEnv, proxy: FaultProxy
+) -> None:
+    import random
+
+    from .conftest import ADMIN
+    from .flows import restock
+
+    app = make_app(anvil, BACKORDERS_RPC_URL=proxy.url, BACKORDERS_RPC_TIMEOUT=1, BACKORDERS_RPC_RETRIES=1)
+    client = app.test_client()
+    put_product(client)
+    state = get_state(app)
+    runtime = state.require_chain()
+    assert runtime.watcher is not None and runtime.sender is not None
+    orders = [
+        place(
+            client,
+            anvil.buyers[i],
+            email=f"f{i}@example.com",
+            shipping={
+                "name": "F",
+                "line1": f"{i} Fault Rd",
+                "city": "Kyiv",
+                "postal_code": "01001",
+                "country": "UA",
+                "subdivision": "UA-30",
+            },
+        )
+        for i in range(3)
+    ]
+    for i, order in enumerate(orders):
+        anvil.pay(anvil.buyers[i], order["payment"])
+    proxy.slow_seconds = 1.2
+    proxy.random_faults = (
+        random.Random(5),
+        0.3,
+        ["http503", "http429", "garbage", "drop", "rpc_error", "slow"],
+    )
+
+    def worker_round() -> None:
+        for step in (runtime.watcher.tick, state.require_compliance().tick, runtime.sender.tick):
+            try:
+                step()
+            except Exception:  # noqa: S112 - a faulty RPC round; the next round carries on
+                continue
+        anvil.mine(1)
+
+    for _ in range(60):
+        worker_round()
+        if all(status(client, o)["status"] == "held" for o in orders):
+            break
+    assert [status(client, o)["status"] for o in orders] == ["held"] * 3
+    restock(client, 3)
+    for order in orders:
+        client.post(
+            f"/backorders/admin/orders/{order['id']}/ship",
+            json={"carrier": "UPS", "tracking": "1"},
+            headers=ADMIN,
+        )
+    proxy.head_lag = 2  # and now the node behind the balancer also lags behind
+    for _ in range(80):
+        worker_round()
+        if all(status(client, o)["status"] == "fulfilled" for o in orders):
+            break
+    assert [status(client, o)["status"] for o in orders] == ["fulfilled"] * 3
+    assert sum(proxy.injected.values()) >= 10, proxy.injected
+    assert _count(app, Deposit) == 3
+    assert _count(app, Event, Event.type == "deposit.confirmed") == 3
+    assert _count(app, Event, Event.type == "order.fulfilled") == 3
+    assert anvil.usdc_balance(anvil.payout) == 3 * 129 * 10**6
