@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from . import signals
 from .models import Event, Order
-from .outbox import publish
+from .outbox import forget_endpoints, publish
 from .states import OrderStatus, check_transition
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def order_snapshot(order: Order) -> dict[str, Any]:
 
 @event.listens_for(Session, "after_commit")
 def _send_pending_signals(session: Session) -> None:
+    forget_endpoints(session)
     pending = session.info.pop(_PENDING, None)
     for type_, snapshot, data in pending or ():
         try:
@@ -120,4 +121,5 @@ def _send_pending_signals(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _drop_pending_signals(session: Session) -> None:
+    forget_endpoints(session)
     session.info.pop(_PENDING, None)

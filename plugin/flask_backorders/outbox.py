@@ -28,8 +28,21 @@ def subscribed(endpoints: Iterable[WebhookEndpoint], type_: str) -> list[Webhook
     return [e for e in endpoints if "*" in e.event_types or type_ in e.event_types]
 
 
+ENDPOINTS_CACHE = "flask_backorders.active_endpoints"
+
+
 def active_endpoints(session: Session) -> Sequence[WebhookEndpoint]:
-    return session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))).all()
+    """The active endpoints, read once per transaction (a restock or a watcher chunk writes many events)."""
+    cached = session.info.get(ENDPOINTS_CACHE)
+    if cached is None:
+        cached = session.info[ENDPOINTS_CACHE] = session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
+        ).all()
+    return cached
+
+
+def forget_endpoints(session: Session) -> None:
+    session.info.pop(ENDPOINTS_CACHE, None)
 
 
 def event_body(
@@ -45,6 +58,37 @@ def event_body(
     }
 
 
+def _rows(
+    type_: str,
+    now: datetime,
+    order: dict[str, Any] | None,
+    data: dict[str, Any],
+    targets: Sequence[WebhookEndpoint],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One event row and its pending deliveries."""
+    event_id = new_event_id()
+    event = {
+        "id": event_id,
+        "type": type_,
+        "order_id": order["id"] if order else None,
+        "payload": event_body(event_id, type_, now, order, data),
+        "created_at": now,
+    }
+    deliveries = [
+        {
+            "id": new_delivery_id(),
+            "event_id": event_id,
+            "endpoint_id": e.id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in targets
+    ]
+    return event, deliveries
+
+
 def publish(
     session: Session,
     type_: str,
@@ -58,33 +102,10 @@ def publish(
     targets = subscribed(active_endpoints(session) if endpoints is None else endpoints, type_)
     if not targets:
         return None
-    event_id = new_event_id()
-    session.add(
-        OutboxEvent(
-            id=event_id,
-            type=type_,
-            order_id=order["id"] if order else None,
-            payload=event_body(event_id, type_, now, order, data),
-            created_at=now,
-        )
-    )
-    session.flush()
-    session.execute(
-        insert(WebhookDelivery),
-        [
-            {
-                "id": new_delivery_id(),
-                "event_id": event_id,
-                "endpoint_id": e.id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for e in targets
-        ],
-    )
-    return event_id
+    event, deliveries = _rows(type_, now, order, data, targets)
+    session.execute(insert(OutboxEvent), [event])
+    session.execute(insert(WebhookDelivery), deliveries)
+    return str(event["id"])
 
 
 def publish_many(
@@ -101,27 +122,8 @@ def publish_many(
         return
     events, deliveries = [], []
     for order, data in items:
-        event_id = new_event_id()
-        events.append(
-            {
-                "id": event_id,
-                "type": type_,
-                "order_id": order["id"],
-                "payload": event_body(event_id, type_, now, order, data),
-                "created_at": now,
-            }
-        )
-        deliveries += [
-            {
-                "id": new_delivery_id(),
-                "event_id": event_id,
-                "endpoint_id": e.id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for e in targets
-        ]
+        event, rows = _rows(type_, now, order, data, targets)
+        events.append(event)
+        deliveries += rows
     session.execute(insert(OutboxEvent), events)
     session.execute(insert(WebhookDelivery), deliveries)

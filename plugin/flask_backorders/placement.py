@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .api.schemas import OrderIn
 from .credentials import new_order_id
 from .errors import IdempotencyKeyReused, ValidationFailed
 from .extension import BackordersState
@@ -32,6 +33,18 @@ class Submitted(Generic[T]):
 
     value: T
     replayed: bool = False
+
+
+def place_request(body: OrderIn) -> PlaceOrder:
+    """The service's request from a validated order body (API and reservation page alike)."""
+    return PlaceOrder(
+        sku=body.sku,
+        quantity=body.quantity,
+        token=body.token,
+        email=body.email,
+        payer=body.payer,
+        shipping=body.shipping.model_dump(),
+    )
 
 
 def request_digest(request: PlaceOrder) -> str:

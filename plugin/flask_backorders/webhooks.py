@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from .db import run_in_transaction
 from .errors import NotFound, ValidationFailed
 from .models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .outbox import forget_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def add_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    forget_endpoints(session)
     return endpoint, secret
 
 

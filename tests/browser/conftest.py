@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from examples.screenshots import ARGS as CHROMIUM_ARGS
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -19,15 +20,7 @@ from flask_backorders import get_state
 from ..support import in_ci
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+
 ADMIN_TOKEN = "browser-admin-token-0123456789"
 
 

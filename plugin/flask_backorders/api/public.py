@@ -11,11 +11,10 @@ from ..extension import get_state
 from ..inventory import get_product
 from ..models import Order, Product
 from ..orders import (
-    PlaceOrder,
     cancel_order,
     get_order_for_buyer,
 )
-from ..placement import submit_order
+from ..placement import place_request, submit_order
 from .http import RouteDoc, bearer_token, documented, json_response, parse_body
 from .schemas import OrderCreated, OrderIn, OrderOut, ProductList, ProductOut
 from .serialize import order_fields, order_out, product_out
@@ -66,14 +65,7 @@ def create_order() -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
         raise ValidationFailed(errors=[{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
-    order = PlaceOrder(
-        sku=body.sku,
-        quantity=body.quantity,
-        token=body.token,
-        email=body.email,
-        payer=body.payer,
-        shipping=body.shipping.model_dump(),
-    )
+    order = place_request(body)
     verified = bool(state.customer_verified and state.customer_verified(request, body.email))
 
     def respond(session: Session, placed: Order, secret: str) -> OrderCreated:

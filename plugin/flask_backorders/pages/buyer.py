@@ -34,8 +34,8 @@ from ..api.serialize import order_fields, payment_out
 from ..errors import BackordersError, NotFound, ValidationFailed
 from ..extension import BackordersState, get_state
 from ..inventory import get_product, queue_depth
-from ..orders import PlaceOrder, cancel_order, cancel_via_notice, get_order, get_order_for_buyer
-from ..placement import submit_order
+from ..orders import cancel_order, cancel_via_notice, get_order, get_order_for_buyer
+from ..placement import place_request, submit_order
 from ..states import OrderStatus
 from .forms import check_csrf, csrf_token, form_errors, secret_from_request, set_secret_cookie
 
@@ -87,14 +87,7 @@ def reserve(sku: str) -> Any:
             body["quantity"] = int(str(values["quantity"]))
         try:
             parsed = OrderIn.model_validate(body)
-            order = PlaceOrder(
-                sku=sku,
-                quantity=parsed.quantity,
-                token=parsed.token,
-                email=parsed.email,
-                payer=parsed.payer,
-                shipping=parsed.shipping.model_dump(),
-            )
+            order = place_request(parsed)
             verified = bool(state.customer_verified and state.customer_verified(request, parsed.email))
             submitted = submit_order(
                 state, order, lambda _s, placed, secret: (placed.id, secret), customer_verified=verified
