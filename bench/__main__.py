@@ -7,10 +7,11 @@ import argparse
 import time
 from datetime import UTC, datetime
 
-from . import allocation_bench, placement_bench, quotes_bench, watcher_bench
+from . import allocation_bench, gas_bench, placement_bench, quotes_bench, watcher_bench
 from .common import OUT, machine
 
 BENCHES = {
+    "gas": gas_bench,
     "quotes": quotes_bench,
     "allocation": allocation_bench,
     "watcher": watcher_bench,
