@@ -7,6 +7,7 @@ watcher runs in a background thread. The e-mails a real shop would send are prin
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import UTC, date, datetime, timedelta
@@ -109,6 +110,23 @@ def print_emails(app: Flask) -> None:
         getattr(signals, name).connect(send, weak=False)
 
 
+def settings_from_environment() -> dict[str, Any]:
+    """``BACKORDERS_*`` settings from the environment (see examples/TESTNET.md). JSON objects, lists,
+    booleans and whole numbers are parsed; everything else (amounts like "3000.00", URLs, keys) stays text."""
+    from flask_backorders.config import DEFAULTS
+
+    settings: dict[str, Any] = {}
+    for key, raw in os.environ.items():
+        if key not in DEFAULTS:
+            continue
+        text = raw.strip()
+        if text[:1] in "{[" or text in ("true", "false", "null") or text.isdigit():
+            settings[key] = json.loads(text)
+        else:
+            settings[key] = text
+    return settings
+
+
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     """The shop. ``config`` overrides settings (tests pass a temporary database and a faster worker)."""
     app = Flask(
@@ -122,6 +140,7 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
         BACKORDERS_DATABASE_URL=os.environ.get("SHOP_DATABASE_URL"),
         BACKORDERS_KYC_THRESHOLD="2000.00",
     )
+    app.config.update(settings_from_environment())
     app.config.update(config or {})
     Backorders(app)
     seed(app)
