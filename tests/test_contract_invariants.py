@@ -161,9 +161,13 @@ def test_escrow_invariants_hold_under_random_sequences(anvil: ChainEnv, examples
     EscrowMachine.moves = {}
     runner = EscrowMachine.TestCase
     runner.settings = settings(
-        max_examples=examples, stateful_step_count=14, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=examples,
+        stateful_step_count=14,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,  # the same sequences in every run: a failure in CI reproduces here
     )
     runner().runTest()
     moves = EscrowMachine.moves
-    assert sum(moves.values()) > 20, moves  # the sequences did move money, and were refused too
+    assert sum(moves.values()) >= 10, moves  # the sequences did move money, and were refused too
     assert any(k.endswith(":ok") for k in moves) and any(k.endswith(":refused") for k in moves), moves

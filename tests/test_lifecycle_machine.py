@@ -235,6 +235,10 @@ class LifecycleMachine(RuleBasedStateMachine):
 def test_the_lifecycle_under_random_sequences() -> None:
     runner = LifecycleMachine.TestCase
     runner.settings = settings(
-        max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=40,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
     )
     runner().runTest()
