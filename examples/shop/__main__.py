@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from pathlib import Path
 
 from examples.shop import create_app
 
@@ -14,6 +16,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not os.environ.get("SHOP_DATABASE_URL") and not os.environ.get("BACKORDERS_RPC_URL"):
+        # The demo chain lives in memory: start its database afresh too, so no order points at a lost chain.
+        for stale in Path.cwd().glob("instance/backorders.sqlite3*"):
+            stale.unlink()
     app = create_app()
     base = f"http://{args.host}:{args.port}"
     token = app.config["BACKORDERS_ADMIN_TOKEN"]
@@ -25,7 +32,7 @@ def main() -> None:
   Dashboard:  {base}/backorders/admin/      admin token: {token}
   API:        {base}/backorders/openapi.json
 
-  Press Ctrl+C to stop. The demo chain lives in memory and is gone when you stop.
+  Press Ctrl+C to stop. The demo chain lives in memory: it (and the demo database) start afresh each time.
 """,
         flush=True,
     )
