@@ -343,7 +343,9 @@ def pay(chain: ChainEnv, order: dict[str, Any]) -> None:
             "maxFeePerGas": 10**11,
             "maxPriorityFeePerGas": 10**9,
         }
-        chain.w3.eth.send_raw_transaction(account.sign_transaction(fields).raw_transaction)
+        tx_hash = chain.w3.eth.send_raw_transaction(account.sign_transaction(fields).raw_transaction)
+        # Mined before anything else happens: the reorg below must drop exactly this deposit's block.
+        chain.w3.eth.wait_for_transaction_receipt(tx_hash)
 
 
 def load_list(env: dict[str, str], tmp: Path, entries: list[tuple[str, str, str]]) -> None:
