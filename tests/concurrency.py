@@ -138,7 +138,9 @@ def cancel_and_restock(url: str, should_stop: Callable[[], bool], seed: int, pol
     sessions = make_session_factory(engine)
     rng = random.Random(seed)
     cancelled = restocked = 0
-    while not should_stop():
+    rounds = 0
+    while not should_stop() or rounds < 30:  # at least 30 rounds, however fast the placers were
+        rounds += 1
         if rng.random() < 0.5:
             session: Session = sessions()
             ids = list(
