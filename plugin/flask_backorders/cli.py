@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,6 +13,20 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .extension import get_state, worker_steps
+
+
+def run_until_signalled(round_: Callable[[], float]) -> None:
+    """Run ``round_`` (which returns the seconds to wait before the next one) until SIGTERM or SIGINT;
+    a round in progress finishes first."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.is_set():
+        stop.wait(round_())
 
 
 @click.group("backorders", help="Flask-Backorders: schema, chain worker, restocks, escrow deployment.")
@@ -57,22 +72,16 @@ def watch(once: bool) -> None:
     if once:
         worker.run_once()
         return
-    stop = {"now": False}
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     click.echo(
         f"watching chain {chain.chain_id}, escrow {chain.watcher.escrow.address} "
         f"(every {state.settings.poll_interval:g} s)"
     )
-    while not stop["now"]:
+
+    def round_() -> float:
         worker.run_once()
-        deadline = time.monotonic() + state.settings.poll_interval
-        while not stop["now"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        return state.settings.poll_interval
+
+    run_until_signalled(round_)
 
 
 @backorders_cli.command("scan", help="Backfill escrow logs in a block range (credits only final blocks).")
@@ -219,21 +228,14 @@ def deliver(once: bool) -> None:
     state = get_state()
     deliverer = state.deliverer
     assert deliverer is not None
-    stop = {"now": False}
+    if once:
+        click.echo(f"{deliverer.tick()} delivery attempt(s)")
+        return
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["now"] = True
+    def round_() -> float:
+        return 0.2 if deliverer.tick() else state.settings.poll_interval
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while True:
-        sent = deliverer.tick()
-        if once or stop["now"]:
-            click.echo(f"{sent} delivery attempt(s)") if once else None
-            return
-        deadline = time.monotonic() + (0.2 if sent else state.settings.poll_interval)
-        while not stop["now"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+    run_until_signalled(round_)
 
 
 @backorders_cli.command("report", help="The demand report: per product and day, and what to reorder.")

@@ -22,7 +22,7 @@ from .config import Secret
 from .errors import CustomerCapReached, IllegalTransition, NotFound, QueueFull
 from .inventory import allocate, lock_product_for_update, release_allocation
 from .lifecycle import record_event, transition
-from .models import Order, Payout, Product
+from .models import Event, Order, Payout, Product
 from .quotes import Quote
 from .states import ACTIVE, FUNDED, QUEUED, OrderStatus
 
@@ -347,8 +347,6 @@ def expire_quotes(session: Session, *, now: datetime, limit: int = 500) -> int:
 
 def timeline(session: Session, order: Order) -> list[dict[str, Any]]:
     """The order's events, oldest first, as the buyer may see them."""
-    from .models import Event
-
     rows = session.scalars(select(Event).where(Event.order_id == order.id).order_by(Event.id)).all()
     return [
         {"type": e.type, "status": e.to_status, "at": e.created_at.isoformat().replace("+00:00", "Z")}

@@ -45,31 +45,23 @@ class Drift:
         )
 
 
-def _chain_logs(state: BackordersState) -> tuple[dict[str, DepositLog], dict[str, ReleaseLog], int]:
-    chain = state.require_chain()
-    watcher = chain.watcher
-    if watcher is None or chain.escrow is None:
+def _chain_logs(state: BackordersState) -> tuple[dict[str, DepositLog], dict[str, ReleaseLog]]:
+    watcher = state.require_chain().watcher
+    if watcher is None:
         raise RuntimeError("no escrow is configured")
-    head = watcher._block("latest")
-    final = watcher._final(head).number
     deposits: dict[str, DepositLog] = {}
     releases: dict[str, ReleaseLog] = {}
-    start = watcher.start_block
-    while start <= final:
-        end = min(start + watcher.log_range - 1, final)
-        for raw in watcher._logs(start, end):
-            entry = chain.escrow.decode_log(chain.chain_id, raw)
-            if isinstance(entry, DepositLog):
-                deposits[entry.order_ref] = entry
-            elif isinstance(entry, ReleaseLog):
-                releases[entry.order_ref] = entry
-        start = end + 1
-    return deposits, releases, final
+    for entry in watcher.decoded_logs(watcher.start_block, watcher.final_block()):
+        if isinstance(entry, DepositLog):
+            deposits[entry.order_ref] = entry
+        else:
+            releases[entry.order_ref] = entry
+    return deposits, releases
 
 
 def reconcile(state: BackordersState, *, fix: bool = False) -> list[Drift]:
     """Every difference between the chain's final state and the database (fixing the safe ones if asked)."""
-    deposits, releases, _final = _chain_logs(state)
+    deposits, releases = _chain_logs(state)
     chain_id = state.require_chain().chain_id
 
     def compare(session: Session) -> list[Drift]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,6 +99,21 @@ class DepositWatcher:
             return self._block(max(head.number - self.finality, 0))
         final = self._block("finalized" if self.finality == "finalized" else "safe")
         return final if final.number <= head.number else head
+
+    def final_block(self) -> int:
+        """The number of the latest final block (by the configured finality)."""
+        return self._final(self._block("latest")).number
+
+    def decoded_logs(self, from_block: int, to_block: int) -> Iterator[DepositLog | ReleaseLog]:
+        """Every escrow event in ``[from_block, to_block]``, decoded, one ``eth_getLogs`` per chunk."""
+        start = from_block
+        while start <= to_block:
+            end = min(start + self.log_range - 1, to_block)
+            for raw in self._logs(start, end):
+                entry = self.escrow.decode_log(self.chain_id, raw)
+                if entry is not None:
+                    yield entry
+            start = end + 1
 
     def _logs(self, from_block: int, to_block: int) -> list[Any]:
         return list(self.w3.eth.get_logs(self.escrow.log_filter(from_block, to_block)))  # type: ignore[arg-type]
