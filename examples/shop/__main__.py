@@ -29,7 +29,7 @@ def main() -> None:
   Flask-Backorders demo shop (SQLite + in-process EVM, watcher running)
 
   Shop:       {base}/                      every product is sold out: click one, then "Reserve"
-  Dashboard:  {base}/backorders/admin/      admin token: {token}
+  Dashboard:  {base}/backorders/dashboard/  admin token: {token}
   API:        {base}/backorders/openapi.json
 
   Press Ctrl+C to stop. The demo chain lives in memory: it (and the demo database) start afresh each time.
